@@ -1,0 +1,8 @@
+// Stops the control plane started by the global setup (the watchdog covers a killed jest).
+export default async function globalTeardown(): Promise<void> {
+  const cp = globalThis.__IMPOP_CONTROL_PLANE__;
+  if (cp) {
+    await cp.stop();
+    globalThis.__IMPOP_CONTROL_PLANE__ = undefined;
+  }
+}
