@@ -1,0 +1,75 @@
+// Argument parsing shared by the kubectl-impersonation subcommands: node:util parseArgs with
+// errors turned into usage errors (exit code 2) that say what to type instead.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Exit codes shared by every subcommand. */
+export const EXIT_OK = 0;
+export const EXIT_FINDINGS = 1;
+export const EXIT_UNUSABLE = 2;
+
+/** Bad command-line usage: printed with a pointer to --help, exit code 2. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Where a command writes; injectable so tests can capture output without spawning a process. */
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream;
+}
+
+export function processIo(): Io {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+}
+
+export type OutputFormat = 'text' | 'json';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export const OUTPUT_OPTION = {
+  output: { type: 'string', short: 'o', default: 'text' },
+} as const satisfies Options;
+export const HELP_OPTION = {
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies Options;
+
+export function parseCommandArgs<O extends Options>(command: string, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    // parseArgs messages are already precise ("Unknown option '--foo'..."); keep them, drop the code.
+    throw new UsageError(errorMessage(err), command);
+  }
+}
+
+/** An error's message; duck-typed because errors from node: modules may come from another realm. */
+export function errorMessage(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'message' in err) return String(err.message);
+  return String(err);
+}
+
+export function outputFormat(command: string, value: unknown): OutputFormat {
+  if (value === 'text' || value === 'json') return value;
+  throw new UsageError(`--output must be "text" or "json", not "${String(value)}"`, command);
+}
+
+/** Splits comma-separated list flags and repeated flags into one list (`--x a,b --x c`). */
+export function listOption(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const values = Array.isArray(value) ? value : [value];
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+export function writeJson(io: Io, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
