@@ -1,0 +1,619 @@
+// The one HTTP client for the API server: JSON over node:https with keep-alive, with the credentials
+// taken from a client-node `KubeConfig`.
+//
+// Why not client-node's typed APIs: in 2.x every typed call runs `applySecurityAuthentication`, which
+// re-reads certificate files synchronously and builds a new undici dispatcher (a new TLS connection)
+// per request; its responses are deserialized into model classes (Date objects, renamed fields) that
+// cost CPU and memory, and server-side apply / `/status` merge patches need per-call content-type
+// overrides. Here the TLS material is loaded once into one keep-alive agent, bodies stay plain JSON,
+// watches are streamed line by line, and every request reports verb/resource/code/duration to an
+// observer (Prometheus) so the operator's API-server cost is measurable. The benchmark's baseline
+// writer uses this same client, so the comparison is on the same HTTP stack.
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError, KubeConnectionError, type ApiStatus } from './errors.js';
+import { apiVersionOf, resourcePath, type ResourceRef } from './resources.js';
+import type { KubeObject, ObjectList, WatchEvent } from './types.js';
+
+export const DEFAULT_FIELD_MANAGER = 'impersonation-operator';
+
+/** One finished API request, for metrics. `code` is 0 when no HTTP response arrived. */
+export interface RequestEvent {
+  verb: string;
+  resource: string;
+  code: number;
+  durationMs: number;
+}
+export type RequestObserver = (event: RequestEvent) => void;
+
+export interface KubeClientOptions {
+  /** Concurrent connections for ordinary requests (watches use their own pool). Default 32. */
+  maxSockets?: number;
+  /** Whole-request timeout for non-watch requests. Default 30s. */
+  requestTimeoutMs?: number;
+  /** How often a 429 Too Many Requests is retried after its Retry-After before it is thrown. Default 3. */
+  maxRetries?: number;
+  /** Longest Retry-After we honor inside the client; longer waits are left to the caller. Default 10s. */
+  maxRetryWaitMs?: number;
+  userAgent?: string;
+  fieldManager?: string;
+  onRequest?: RequestObserver;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface ListOptions extends CallOptions {
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  limit?: number | undefined;
+  continue?: string | undefined;
+  resourceVersion?: string | undefined;
+  resourceVersionMatch?: 'NotOlderThan' | 'Exact' | undefined;
+}
+
+export interface WatchOptions extends CallOptions {
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  resourceVersion?: string | undefined;
+  allowWatchBookmarks?: boolean | undefined;
+  /** Server-side watch timeout; the client gives up on a silent connection a little after it. */
+  timeoutSeconds?: number | undefined;
+}
+
+export interface ApplyOptions extends CallOptions {
+  force?: boolean | undefined;
+  fieldManager?: string | undefined;
+  dryRun?: boolean | undefined;
+}
+
+export interface DeleteOptions extends CallOptions {
+  namespace?: string | undefined;
+  /** Delete only if the live object still has this uid (it was not deleted and recreated meanwhile). */
+  uid?: string | undefined;
+  /** Delete only if the live object still has this resourceVersion. */
+  resourceVersion?: string | undefined;
+  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan' | undefined;
+}
+
+export interface PatchOptions extends CallOptions {
+  namespace?: string | undefined;
+  /** Optimistic concurrency: added as `metadata.resourceVersion` to a merge patch. */
+  resourceVersion?: string | undefined;
+}
+
+interface RawRequest {
+  verb: string;
+  resource: string;
+  method: string;
+  path: string;
+  query?: URLSearchParams | undefined;
+  body?: string | undefined;
+  contentType?: string | undefined;
+  signal?: AbortSignal | undefined;
+  watch?: boolean;
+  watchIdleMs?: number;
+}
+
+type Headers = Record<string, string>;
+
+interface TlsMaterial {
+  ca?: Buffer | string | undefined;
+  cert?: Buffer | string | undefined;
+  key?: Buffer | string | undefined;
+  pfx?: Buffer | string | undefined;
+  passphrase?: string | undefined;
+  rejectUnauthorized?: boolean | undefined;
+  servername?: string | undefined;
+}
+
+/** Resolves credentials from the KubeConfig; tokens from exec/auth providers are refreshed every minute. */
+class Credentials {
+  private headers: Headers = {};
+  private fetchedAt = 0;
+  private refreshing: Promise<Headers> | undefined;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly dynamic: boolean,
+  ) {}
+
+  static async load(kc: KubeConfig): Promise<{ credentials: Credentials; tls: TlsMaterial }> {
+    const user = kc.getCurrentUser();
+    const dynamic = Boolean(user?.exec || user?.authProvider);
+    const credentials = new Credentials(kc, dynamic);
+    const opts = await credentials.fetch();
+    return { credentials, tls: opts.tls };
+  }
+
+  async current(): Promise<Headers> {
+    if (this.dynamic && Date.now() - this.fetchedAt > 60_000) await this.refresh();
+    return this.headers;
+  }
+
+  async refresh(): Promise<Headers> {
+    this.refreshing ??= this.fetch()
+      .then((r) => r.headers)
+      .finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async fetch(): Promise<{ headers: Headers; tls: TlsMaterial }> {
+    const opts: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    const headers: Headers = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
+    }
+    if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    this.headers = headers;
+    this.fetchedAt = Date.now();
+    const tls: TlsMaterial = {
+      ca: opts.ca as Buffer | undefined,
+      cert: opts.cert as Buffer | undefined,
+      key: opts.key as Buffer | undefined,
+      pfx: opts.pfx as Buffer | undefined,
+      passphrase: opts.passphrase,
+      rejectUnauthorized: opts.rejectUnauthorized,
+      servername: opts.servername ?? undefined,
+    };
+    return { headers, tls };
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function readBody(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseStatus(body: string): ApiStatus | undefined {
+  if (!body.startsWith('{')) return undefined;
+  try {
+    const parsed = JSON.parse(body) as ApiStatus;
+    return parsed.kind === 'Status' || parsed.message !== undefined ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function retryAfterHeader(res: IncomingMessage): number | undefined {
+  const raw = res.headers['retry-after'];
+  if (!raw) return undefined;
+  const seconds = Number(raw);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+}
+
+export class KubeClient {
+  private readonly agent: http.Agent;
+  private readonly watchAgent: http.Agent;
+  private readonly transport: typeof http | typeof https;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly basePath: string;
+  private readonly requestTimeoutMs: number;
+  private readonly maxRetries: number;
+  private readonly maxRetryWaitMs: number;
+  private readonly userAgent: string;
+  readonly fieldManager: string;
+  private readonly onRequest: RequestObserver | undefined;
+
+  private constructor(
+    readonly server: string,
+    tls: TlsMaterial,
+    private readonly credentials: Credentials,
+    opts: KubeClientOptions,
+  ) {
+    const url = new URL(server);
+    const secure = url.protocol === 'https:';
+    this.transport = secure ? https : http;
+    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = url.port ? Number(url.port) : secure ? 443 : 80;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    const maxSockets = opts.maxSockets ?? 32;
+    const base: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' };
+    const pooled: http.AgentOptions = { ...base, maxSockets, maxFreeSockets: maxSockets };
+    this.agent = secure ? new https.Agent({ ...pooled, ...tls }) : new http.Agent(pooled);
+    this.watchAgent = secure ? new https.Agent({ ...base, ...tls }) : new http.Agent(base);
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.maxRetries = opts.maxRetries ?? 3;
+    this.maxRetryWaitMs = opts.maxRetryWaitMs ?? 10_000;
+    this.userAgent = opts.userAgent ?? 'impersonation-operator';
+    this.fieldManager = opts.fieldManager ?? DEFAULT_FIELD_MANAGER;
+    this.onRequest = opts.onRequest;
+  }
+
+  /** Loads TLS material and credentials once; the KubeConfig must have a current cluster. */
+  static async fromKubeConfig(kc: KubeConfig, opts: KubeClientOptions = {}): Promise<KubeClient> {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster (check the current context)');
+    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) {
+      throw new Error(`refusing plain HTTP to ${cluster.server}: set insecure-skip-tls-verify to allow it`);
+    }
+    const { credentials, tls } = await Credentials.load(kc);
+    return new KubeClient(cluster.server, tls, credentials, opts);
+  }
+
+  /** Closes idle keep-alive connections; in-flight requests finish or fail. */
+  close(): void {
+    this.agent.destroy();
+    this.watchAgent.destroy();
+  }
+
+  async get<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    opts: CallOptions & { namespace?: string | undefined } = {},
+  ): Promise<T> {
+    return this.json<T>({
+      verb: 'get',
+      resource: ref.plural,
+      method: 'GET',
+      path: resourcePath(ref, opts.namespace, name),
+      signal: opts.signal,
+    });
+  }
+
+  async list<T extends KubeObject>(ref: ResourceRef, opts: ListOptions = {}): Promise<ObjectList<T>> {
+    const query = new URLSearchParams();
+    if (opts.labelSelector) query.set('labelSelector', opts.labelSelector);
+    if (opts.fieldSelector) query.set('fieldSelector', opts.fieldSelector);
+    if (opts.limit) query.set('limit', String(opts.limit));
+    if (opts.continue) query.set('continue', opts.continue);
+    if (opts.resourceVersion !== undefined) query.set('resourceVersion', opts.resourceVersion);
+    if (opts.resourceVersionMatch) query.set('resourceVersionMatch', opts.resourceVersionMatch);
+    return this.json<ObjectList<T>>({
+      verb: 'list',
+      resource: ref.plural,
+      method: 'GET',
+      path: resourcePath(ref, opts.namespace),
+      query,
+      signal: opts.signal,
+    });
+  }
+
+  async create<T extends KubeObject>(
+    ref: ResourceRef,
+    obj: T,
+    opts: CallOptions & { fieldManager?: string } = {},
+  ): Promise<T> {
+    const query = new URLSearchParams({ fieldManager: opts.fieldManager ?? this.fieldManager });
+    return this.json<T>({
+      verb: 'create',
+      resource: ref.plural,
+      method: 'POST',
+      path: resourcePath(ref, obj.metadata?.namespace),
+      query,
+      body: JSON.stringify(withTypeMeta(ref, obj)),
+      contentType: 'application/json',
+      signal: opts.signal,
+    });
+  }
+
+  /** PUT: replaces the object; with `metadata.resourceVersion` set this is an optimistic-concurrency update. */
+  async replace<T extends KubeObject>(
+    ref: ResourceRef,
+    obj: T,
+    opts: CallOptions & { fieldManager?: string } = {},
+  ): Promise<T> {
+    const query = new URLSearchParams({ fieldManager: opts.fieldManager ?? this.fieldManager });
+    return this.json<T>({
+      verb: 'update',
+      resource: ref.plural,
+      method: 'PUT',
+      path: resourcePath(ref, obj.metadata?.namespace, requireName(obj)),
+      query,
+      body: JSON.stringify(withTypeMeta(ref, obj)),
+      contentType: 'application/json',
+      signal: opts.signal,
+    });
+  }
+
+  /**
+   * Server-side apply: the API server merges `obj` as the fields owned by our field manager. Applying the
+   * same object again is a no-op on the server (no write, resourceVersion unchanged).
+   */
+  async apply<T extends KubeObject>(ref: ResourceRef, obj: T, opts: ApplyOptions = {}): Promise<T> {
+    const query = new URLSearchParams({ fieldManager: opts.fieldManager ?? this.fieldManager });
+    if (opts.force ?? true) query.set('force', 'true');
+    if (opts.dryRun) query.set('dryRun', 'All');
+    return this.json<T>({
+      verb: 'apply',
+      resource: ref.plural,
+      method: 'PATCH',
+      path: resourcePath(ref, obj.metadata?.namespace, requireName(obj)),
+      query,
+      // JSON is YAML, and the server parses it faster than YAML proper.
+      body: JSON.stringify(withTypeMeta(ref, obj)),
+      contentType: 'application/apply-patch+yaml',
+      signal: opts.signal,
+    });
+  }
+
+  /** JSON merge patch of the object (not a subresource). */
+  async patchMerge<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    patch: object,
+    opts: PatchOptions = {},
+  ): Promise<T> {
+    return this.merge<T>(ref, name, patch, opts, undefined);
+  }
+
+  /** JSON merge patch through the `/status` subresource (spec and metadata changes are ignored there). */
+  async patchStatus<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    patch: object,
+    opts: PatchOptions = {},
+  ): Promise<T> {
+    return this.merge<T>(ref, name, patch, opts, 'status');
+  }
+
+  /**
+   * Deletes an object. Resolves `true` when the server accepted the delete and `false` when the object was
+   * already gone; a failed uid/resourceVersion precondition is a 409 `KubeApiError`.
+   */
+  async remove(ref: ResourceRef, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    const body: Record<string, unknown> = { apiVersion: 'v1', kind: 'DeleteOptions' };
+    if (opts.uid !== undefined || opts.resourceVersion !== undefined) {
+      body.preconditions = { uid: opts.uid, resourceVersion: opts.resourceVersion };
+    }
+    if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
+    try {
+      await this.json<unknown>({
+        verb: 'delete',
+        resource: ref.plural,
+        method: 'DELETE',
+        path: resourcePath(ref, opts.namespace, name),
+        body: JSON.stringify(body),
+        contentType: 'application/json',
+        signal: opts.signal,
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Streams watch events. The generator ends when the server closes the watch (timeout) and throws a
+   * `KubeApiError` for an `ERROR` event (410 Expired: the resourceVersion is too old, relist).
+   */
+  async *watch<T extends KubeObject>(
+    ref: ResourceRef,
+    opts: WatchOptions = {},
+  ): AsyncGenerator<WatchEvent<T>> {
+    const query = new URLSearchParams({ watch: 'true' });
+    if (opts.resourceVersion !== undefined) query.set('resourceVersion', opts.resourceVersion);
+    if (opts.allowWatchBookmarks ?? true) query.set('allowWatchBookmarks', 'true');
+    if (opts.labelSelector) query.set('labelSelector', opts.labelSelector);
+    if (opts.fieldSelector) query.set('fieldSelector', opts.fieldSelector);
+    const timeoutSeconds = opts.timeoutSeconds ?? 300;
+    query.set('timeoutSeconds', String(timeoutSeconds));
+    const path = resourcePath(ref, opts.namespace);
+    const res = await this.send({
+      verb: 'watch',
+      resource: ref.plural,
+      method: 'GET',
+      path,
+      query,
+      signal: opts.signal,
+      watch: true,
+      watchIdleMs: (timeoutSeconds + 30) * 1000,
+    });
+    res.setEncoding('utf8');
+    let pending = '';
+    try {
+      for await (const chunk of res as AsyncIterable<string>) {
+        pending += chunk;
+        let nl = pending.indexOf('\n');
+        while (nl >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.trim() !== '') yield parseWatchLine<T>(line, path);
+          nl = pending.indexOf('\n');
+        }
+      }
+      if (pending.trim() !== '') yield parseWatchLine<T>(pending, path);
+    } catch (err) {
+      if (err instanceof KubeApiError) throw err;
+      if (opts.signal?.aborted) throw opts.signal.reason as Error;
+      throw new KubeConnectionError('watch', path, err);
+    } finally {
+      res.destroy();
+    }
+  }
+
+  /** Any JSON request, for the few calls the typed helpers above do not cover. */
+  async request<T>(args: {
+    verb: string;
+    resource: string;
+    method: string;
+    path: string;
+    query?: URLSearchParams;
+    body?: unknown;
+    contentType?: string;
+    signal?: AbortSignal;
+  }): Promise<T> {
+    return this.json<T>({
+      ...args,
+      body: args.body === undefined ? undefined : JSON.stringify(args.body),
+      contentType: args.contentType ?? 'application/json',
+    });
+  }
+
+  private async merge<T>(
+    ref: ResourceRef,
+    name: string,
+    patch: object,
+    opts: PatchOptions,
+    subresource: string | undefined,
+  ): Promise<T> {
+    let body = patch as Record<string, unknown>;
+    if (opts.resourceVersion !== undefined) {
+      const metadata = (body.metadata ?? {}) as Record<string, unknown>;
+      body = { ...body, metadata: { ...metadata, resourceVersion: opts.resourceVersion } };
+    }
+    const query = new URLSearchParams({ fieldManager: this.fieldManager });
+    return this.json<T>({
+      verb: 'patch',
+      resource: subresource ? `${ref.plural}/${subresource}` : ref.plural,
+      method: 'PATCH',
+      path: resourcePath(ref, opts.namespace, name, subresource),
+      query,
+      body: JSON.stringify(body),
+      contentType: 'application/merge-patch+json',
+      signal: opts.signal,
+    });
+  }
+
+  private async json<T>(req: RawRequest): Promise<T> {
+    const res = await this.send(req);
+    let body: string;
+    try {
+      body = await readBody(res);
+    } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason as Error;
+      throw new KubeConnectionError(req.verb, req.path, err);
+    }
+    return (body === '' ? undefined : JSON.parse(body)) as T;
+  }
+
+  /** Sends a request and returns the 2xx response; retries 429 (and one 401 after a token refresh). */
+  private async send(req: RawRequest): Promise<IncomingMessage> {
+    let refreshedAuth = false;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.once(req, await this.credentials.current());
+      const code = res.statusCode ?? 0;
+      if (code >= 200 && code < 300) return res;
+      const body = await readBody(res).catch(() => '');
+      const err = new KubeApiError({
+        code,
+        verb: req.verb,
+        path: req.path,
+        status: parseStatus(body),
+        retryAfterMs: retryAfterHeader(res),
+        body,
+      });
+      if (code === 401 && this.credentials.dynamic && !refreshedAuth) {
+        refreshedAuth = true;
+        await this.credentials.refresh();
+        continue;
+      }
+      // A 429 was rejected before it did anything, so retrying is safe for every verb.
+      if (code === 429 && attempt < this.maxRetries) {
+        const wait = err.retryAfterMs ?? 1000;
+        if (wait <= this.maxRetryWaitMs) {
+          await sleep(wait, req.signal);
+          continue;
+        }
+      }
+      throw err;
+    }
+  }
+
+  private once(req: RawRequest, auth: Headers): Promise<IncomingMessage> {
+    const started = performance.now();
+    const qs = req.query?.toString();
+    const fullPath = `${this.basePath}${req.path}${qs ? `?${qs}` : ''}`;
+    const headers: Record<string, string | number> = {
+      ...auth,
+      Accept: 'application/json',
+      'User-Agent': this.userAgent,
+    };
+    if (req.body !== undefined) {
+      headers['Content-Type'] = req.contentType ?? 'application/json';
+      headers['Content-Length'] = Buffer.byteLength(req.body);
+    }
+    const signal = req.watch
+      ? req.signal
+      : req.signal
+        ? AbortSignal.any([req.signal, AbortSignal.timeout(this.requestTimeoutMs)])
+        : AbortSignal.timeout(this.requestTimeoutMs);
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      let observed = false;
+      const observe = (code: number): void => {
+        if (observed) return;
+        observed = true;
+        this.onRequest?.({
+          verb: req.verb,
+          resource: req.resource,
+          code,
+          durationMs: performance.now() - started,
+        });
+      };
+      const r = this.transport.request(
+        {
+          host: this.host,
+          port: this.port,
+          method: req.method,
+          path: fullPath,
+          headers,
+          agent: req.watch ? this.watchAgent : this.agent,
+          signal,
+        },
+        (res) => {
+          observe(res.statusCode ?? 0);
+          resolve(res);
+        },
+      );
+      if (req.watchIdleMs !== undefined) {
+        r.setTimeout(req.watchIdleMs, () => r.destroy(new Error(`watch idle for ${req.watchIdleMs}ms`)));
+      }
+      r.on('error', (err) => {
+        observe(0);
+        if (req.signal?.aborted) reject(req.signal.reason as Error);
+        else if (isAbort(err))
+          reject(new KubeConnectionError(req.verb, req.path, new Error('request timed out')));
+        else reject(new KubeConnectionError(req.verb, req.path, err));
+      });
+      r.end(req.body);
+    });
+  }
+}
+
+function requireName(obj: KubeObject): string {
+  const name = obj.metadata?.name;
+  if (!name) throw new Error(`${obj.kind ?? 'object'} without metadata.name`);
+  return name;
+}
+
+function withTypeMeta<T extends KubeObject>(ref: ResourceRef, obj: T): T {
+  if (obj.apiVersion && obj.kind) return obj;
+  return { ...obj, apiVersion: obj.apiVersion ?? apiVersionOf(ref), kind: obj.kind ?? ref.kind };
+}
+
+function parseWatchLine<T>(line: string, path: string): WatchEvent<T> {
+  const event = JSON.parse(line) as WatchEvent<T>;
+  if (event.type === 'ERROR') {
+    const status = event.object as ApiStatus;
+    throw new KubeApiError({ code: status.code ?? 500, verb: 'watch', path, status });
+  }
+  return event;
+}
