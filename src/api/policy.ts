@@ -1,0 +1,530 @@
+// The ImpersonationPolicy schema: the single source of truth for the TypeScript types and the CRD.
+// Every rule that the API server must enforce at admission is written once, as a CEL rule whose
+// `check` is its exact TypeScript mirror (see `rule` below); scripts/gen-crd.ts turns the zod
+// schema into the CRD and test fixtures prove both sides accept and reject the same policies.
+
+import { z } from 'zod';
+import { API_VERSION, KIND, MAX_POLICY_NAME_LENGTH } from './group.js';
+
+/** RFC 1123 label: namespaces. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** RFC 1123 subdomain: ServiceAccount and policy names. */
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** RBAC object names are path segments: no '/' or '%' (and not '.' or '..', checked by a rule). */
+export const RBAC_NAME = /^[^/%]+$/;
+/** Free-form identity strings (user, group, role names): no control characters. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const PRINTABLE = /^[^\x00-\x1f\x7f]+$/;
+/** Keys of user extras: the API server lower-cases Impersonate-Extra-* header names. */
+export const EXTRA_KEY = /^[a-z0-9]([-a-z0-9_./]*[a-z0-9])?$/;
+
+/** Identities nobody may ever impersonate or name, whatever the operator's configuration says. */
+export const FORBIDDEN_IDENTITIES: readonly string[] = ['system:masters', '*'];
+/** Groups/users that stand for "everyone" and so must never be impersonators. */
+export const EVERYONE_GROUPS: readonly string[] = [
+  'system:authenticated',
+  'system:unauthenticated',
+  'system:serviceaccounts',
+];
+export const ANONYMOUS_USER = 'system:anonymous';
+export const SERVICE_ACCOUNT_USER_PREFIX = 'system:serviceaccount:';
+
+/** CEL's `lowerAscii()`, so the zod mirror of a rule lower-cases exactly like the API server. */
+export function lowerAscii(value: string): string {
+  return value.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+const celList = (values: readonly string[]): string => `[${values.map((v) => `'${v}'`).join(', ')}]`;
+
+/** A CEL rule for the CRD plus its TypeScript twin for zod. */
+interface Rule<T> {
+  rule: string;
+  message: string;
+  check: (value: T) => boolean;
+}
+
+/** Attaches a description and CEL rules (as `x-kubernetes-validations`) and their zod refinements. */
+function documented<S extends z.ZodType>(
+  schema: S,
+  description: string,
+  rules: readonly Rule<z.output<S>>[] = [],
+  extra: Record<string, unknown> = {},
+): S {
+  let refined = schema;
+  for (const r of rules) {
+    refined = refined.refine((v) => r.check(v as z.output<S>), { message: r.message }) as S;
+  }
+  const validations = rules.map(({ rule, message }) => ({ rule, message }));
+  return refined.meta({
+    description,
+    ...(validations.length > 0 ? { 'x-kubernetes-validations': validations } : {}),
+    ...extra,
+  }) as S;
+}
+
+const unique = (values: readonly string[]): boolean => new Set(values).size === values.length;
+
+/** A list of distinct strings (`x-kubernetes-list-type: set`, which the API server enforces). */
+function stringSet(item: z.ZodString, items: { min?: number; max: number }, description: string) {
+  return documented(
+    z
+      .array(item)
+      .min(items.min ?? 0)
+      .max(items.max)
+      .refine(unique, { message: 'Duplicate value: list entries must be unique' }),
+    description,
+    [],
+    { 'x-kubernetes-list-type': 'set' },
+  );
+}
+
+const notForbidden = (field: string, fix: string): Rule<string> => ({
+  rule: `!(self in ${celList(FORBIDDEN_IDENTITIES)})`,
+  message: `${field} must not be 'system:masters' or '*': these can never be impersonated; ${fix}`,
+  check: (v) => !FORBIDDEN_IDENTITIES.includes(v),
+});
+
+const identity = (maxLength: number, description: string, rules: Rule<string>[]) =>
+  documented(z.string().min(1).max(maxLength).regex(PRINTABLE), description, rules);
+
+// ---------------------------------------------------------------------------------------------
+// spec.impersonators
+
+export const IMPERSONATOR_KINDS = ['User', 'Group', 'ServiceAccount'] as const;
+
+export const ImpersonatorSchema = documented(
+  z.object({
+    kind: documented(
+      z.enum(IMPERSONATOR_KINDS),
+      'Kind of subject: User (e.g. the CN of a client certificate), Group, or ServiceAccount.',
+    ),
+    name: identity(
+      253,
+      'Name of the user, group or service account that may impersonate. For a ServiceAccount, ' +
+        'the name only (not system:serviceaccount:...).',
+      [notForbidden('impersonators[].name', "name the proxy's or runner's own identity")],
+    ),
+    namespace: documented(
+      z.string().min(1).max(63).regex(DNS_LABEL),
+      'Namespace of the ServiceAccount. Required for kind ServiceAccount; must be omitted for User and Group.',
+    ).optional(),
+  }),
+  'An identity that may impersonate the targets: the shared identity of an access proxy or a CI/CD runner.',
+  [
+    {
+      rule: "self.kind != 'ServiceAccount' || has(self.namespace)",
+      message:
+        "impersonators[].namespace is required for kind ServiceAccount: set it to the service account's namespace",
+      check: (v) => v.kind !== 'ServiceAccount' || v.namespace !== undefined,
+    },
+    {
+      rule: "self.kind == 'ServiceAccount' || !has(self.namespace)",
+      message:
+        'impersonators[].namespace is only valid for kind ServiceAccount: remove it from this User or Group',
+      check: (v) => v.kind === 'ServiceAccount' || v.namespace === undefined,
+    },
+    {
+      rule: `self.kind != 'ServiceAccount' || (size(self.name) <= 253 && self.name.matches('${DNS_SUBDOMAIN.source}'))`,
+      message:
+        "impersonators[].name of a ServiceAccount must be a DNS subdomain (lower-case letters, digits, '-' and '.'): " +
+        'give the bare service account name, e.g. cicd-agent',
+      check: (v) => v.kind !== 'ServiceAccount' || DNS_SUBDOMAIN.test(v.name),
+    },
+    {
+      rule:
+        `!(self.kind == 'Group' && self.name in ${celList(EVERYONE_GROUPS)}) && ` +
+        `!(self.kind == 'User' && self.name == '${ANONYMOUS_USER}')`,
+      message:
+        'impersonators[] must not be everyone (system:authenticated, system:unauthenticated, system:serviceaccounts ' +
+        'or system:anonymous): that would let every client impersonate; name the specific proxy or runner identity',
+      check: (v) =>
+        !(v.kind === 'Group' && EVERYONE_GROUPS.includes(v.name)) &&
+        !(v.kind === 'User' && v.name === ANONYMOUS_USER),
+    },
+  ],
+);
+
+// ---------------------------------------------------------------------------------------------
+// spec.targets
+
+export const ServiceAccountRefSchema = documented(
+  z.object({
+    namespace: documented(
+      z.string().min(1).max(63).regex(DNS_LABEL),
+      'Namespace of the service account. The grant is a Role and RoleBinding in this namespace only.',
+    ),
+    name: documented(z.string().min(1).max(253).regex(DNS_SUBDOMAIN), 'Name of the service account.'),
+  }),
+  'A service account the impersonators may become (kubectl --as=system:serviceaccount:<namespace>:<name>).',
+);
+
+export const UserExtraSchema = documented(
+  z.object({
+    key: documented(
+      z.string().min(1).max(253).regex(EXTRA_KEY),
+      'Extra key, lower case (the API server lower-cases Impersonate-Extra-<key> headers), e.g. scopes.',
+    ),
+    values: stringSet(
+      documented(
+        z.string().min(1).max(256).regex(PRINTABLE),
+        'A value the impersonators may assert for this key.',
+        [
+          {
+            rule: "self != '*'",
+            message: "userExtras[].values must not contain '*': list the literal values",
+            check: (v) => v !== '*',
+          },
+        ],
+      ),
+      { min: 1, max: 64 },
+      'Values the impersonators may assert for this key (Impersonate-Extra-<key>). At least one.',
+    ),
+  }),
+  'An extra user attribute the impersonators may assert, with the values they may assert for it.',
+);
+
+export const TargetsSchema = documented(
+  z.object({
+    users: stringSet(
+      identity(320, 'A user name (typically an email address).', [
+        notForbidden('targets.users', 'list real user names, or set targets.allowAnyUser'),
+        {
+          rule: `!self.startsWith('${SERVICE_ACCOUNT_USER_PREFIX}')`,
+          message:
+            'targets.users must not name a service account (system:serviceaccount:...): ' +
+            'list it under targets.serviceAccounts, which grants it in its own namespace only',
+          check: (v) => !v.startsWith(SERVICE_ACCOUNT_USER_PREFIX),
+        },
+      ]),
+      { max: 1024 },
+      'User names the impersonators may become (Impersonate-User). Names starting with system: also need ' +
+        "the operator's allow list.",
+    ).default([]),
+    allowAnyUser: documented(
+      z.boolean(),
+      'DANGER: let the impersonators become ANY user name, including system: users that RBAC cannot exclude ' +
+        '(for example system:kube-controller-manager). This is the only grant without resourceNames. ' +
+        'Access proxies that impersonate every person need it; status.allowAnyUserInForce reports it.',
+    ).default(false),
+    serviceAccounts: documented(
+      z
+        .array(ServiceAccountRefSchema)
+        .max(256)
+        .refine((list) => unique(list.map((sa) => `${sa.namespace}/${sa.name}`)), {
+          message: 'Duplicate value: serviceAccounts entries must be unique',
+        }),
+      'Service accounts the impersonators may become. Granted by a Role and RoleBinding in each ' +
+        "service account's namespace, never cluster-wide.",
+      [],
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['namespace', 'name'] },
+    ).default([]),
+    groups: stringSet(
+      identity(320, 'A group name.', [
+        notForbidden('targets.groups', 'list the groups the impersonated users really belong to'),
+      ]),
+      { max: 256 },
+      'Literal groups the impersonators may assert (Impersonate-Group), in addition to the groups derived ' +
+        "from spec.roles. Names starting with system: also need the operator's allow list.",
+    ).default([]),
+    uids: stringSet(
+      documented(z.string().min(1).max(256).regex(PRINTABLE), 'A user UID.', [
+        {
+          rule: "self != '*'",
+          message: "targets.uids must not contain '*': list literal UIDs",
+          check: (v) => v !== '*',
+        },
+      ]),
+      { max: 256 },
+      'UIDs the impersonators may assert (Impersonate-Uid).',
+    ).default([]),
+    userExtras: documented(
+      z
+        .array(UserExtraSchema)
+        .max(32)
+        .refine((list) => unique(list.map((e) => e.key)), {
+          message: 'Duplicate value: userExtras keys must be unique',
+        }),
+      'Extra user attributes the impersonators may assert (Impersonate-Extra-<key>), key by key.',
+      [],
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['key'] },
+    ).default([]),
+  }),
+  'Whom the impersonators may become, and what they may assert about that identity.',
+);
+
+// ---------------------------------------------------------------------------------------------
+// spec.roles
+
+export const RoleSchema = documented(
+  z.object({
+    name: identity(
+      253,
+      "The external role name exactly as the proxy knows it, e.g. 'SRE On Call'. It becomes a group name " +
+        'through spec.groupNameNormalization.',
+      [
+        {
+          rule: `!(self.lowerAscii() in ${celList(FORBIDDEN_IDENTITIES)})`,
+          message: "roles[].name must not be 'system:masters' or '*' in any letter case: rename the role",
+          check: (v) => !FORBIDDEN_IDENTITIES.includes(lowerAscii(v)),
+        },
+      ],
+    ),
+    clusterRoles: stringSet(
+      documented(z.string().min(1).max(253).regex(RBAC_NAME), 'Name of a ClusterRole.', [
+        {
+          rule: "self != '.' && self != '..'",
+          message: "roles[].clusterRoles entries must be ClusterRole names, not '.' or '..'",
+          check: (v) => v !== '.' && v !== '..',
+        },
+      ]),
+      { min: 1, max: 16 },
+      "ClusterRoles granted to the role's group. At least one. ClusterRoles on the operator's deny list " +
+        '(default cluster-admin) are refused.',
+    ),
+    namespaces: stringSet(
+      documented(z.string().min(1).max(63).regex(DNS_LABEL), 'A namespace.'),
+      { max: 64 },
+      'Namespaces where the ClusterRoles are granted through RoleBindings. Empty (the default): cluster-wide, ' +
+        'through ClusterRoleBindings.',
+    ).default([]),
+  }),
+  "An external role (for example an access proxy's role): its group is bound to ClusterRoles.",
+);
+
+export const GROUP_NAME_NORMALIZATIONS = ['AccessProxy', 'Verbatim'] as const;
+
+// ---------------------------------------------------------------------------------------------
+// spec
+
+export const ImpersonationPolicySpecSchema = documented(
+  z.object({
+    impersonators: documented(
+      z.array(ImpersonatorSchema).min(1).max(100),
+      'Who may impersonate. At least one subject.',
+    ),
+    targets: TargetsSchema.prefault({}),
+    roles: documented(
+      z
+        .array(RoleSchema)
+        .max(128)
+        .refine((list) => unique(list.map((r) => r.name)), {
+          message: 'Duplicate value: roles[].name must be unique',
+        }),
+      'External roles whose groups the impersonators may assert, each bound to ClusterRoles. Role names are ' +
+        'unique; names that differ but map to the same group are collisions: that group is not provisioned ' +
+        'and status.collisions says why.',
+      [],
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
+    ).default([]),
+    groupNameNormalization: documented(
+      z.enum(GROUP_NAME_NORMALIZATIONS),
+      'How role names become group names. AccessProxy (default): lower-case, and each space becomes a ' +
+        "hyphen, literally ('SRE On Call' -> sre-on-call). Verbatim: the role name is the group name.",
+    ).default('AccessProxy'),
+  }),
+  'Who may impersonate whom, and which external roles map to which ClusterRoles.',
+);
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+export const CONDITION_TYPES = ['Ready', 'Reconciling', 'Stalled'] as const;
+
+export const ConditionSchema = documented(
+  z.object({
+    type: documented(z.string().min(1).max(316), 'Condition type: Ready, Reconciling or Stalled.'),
+    status: documented(z.enum(['True', 'False', 'Unknown']), 'True, False or Unknown.'),
+    observedGeneration: documented(
+      z.int().min(0),
+      'The metadata.generation this condition was computed from.',
+      [],
+      { format: 'int64' },
+    ).optional(),
+    lastTransitionTime: documented(z.iso.datetime(), 'When the condition last changed status.'),
+    reason: documented(
+      z
+        .string()
+        .min(1)
+        .max(1024)
+        .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
+      'Machine-readable, CamelCase reason for the last transition.',
+    ),
+    message: documented(z.string().max(32768), 'Human-readable details.'),
+  }),
+  'A metav1.Condition.',
+);
+
+export const COLLISION_SCOPES = ['WithinPolicy', 'AcrossPolicies'] as const;
+
+export const CollisionSchema = documented(
+  z.object({
+    group: documented(z.string(), 'The group name that several role names map to. It is not provisioned.'),
+    scope: documented(
+      z.enum(COLLISION_SCOPES),
+      'WithinPolicy: several roles of this policy map to the group. AcrossPolicies: a differently named role ' +
+        'of another policy maps to it too.',
+    ),
+    roles: documented(z.array(z.string()), "This policy's role names that map to the group."),
+    otherPolicies: documented(
+      z.array(
+        documented(
+          z.object({
+            policy: documented(z.string(), 'Name of the other ImpersonationPolicy.'),
+            role: documented(z.string(), 'Its role name that maps to the same group.'),
+          }),
+          'A role of another policy.',
+        ),
+      ),
+      'For AcrossPolicies: the roles of other policies that map to the same group.',
+    ).optional(),
+  }),
+  'Role names that map to one group. The group is held back (fail closed) until the names are made distinct.',
+);
+
+export const DENIAL_KINDS = ['Impersonator', 'User', 'Group', 'UID', 'UserExtra', 'ClusterRole'] as const;
+
+export const DenialSchema = documented(
+  z.object({
+    kind: documented(
+      z.enum(DENIAL_KINDS),
+      'What was refused: an Impersonator, a target User, Group, UID or UserExtra value, or a ClusterRole.',
+    ),
+    name: documented(z.string(), 'The refused name (for UserExtra: key=value).'),
+    role: documented(
+      z.string(),
+      'The role that produced the group or references the ClusterRole, if any.',
+    ).optional(),
+    reason: documented(z.string(), 'CamelCase reason, e.g. SystemIdentityNotAllowed or DeniedClusterRole.'),
+    message: documented(z.string(), 'Why, and how to fix it.'),
+  }),
+  'Part of the spec that the operator refused; nothing is provisioned for it.',
+);
+
+export const RoleGroupSchema = documented(
+  z.object({
+    role: documented(z.string(), 'The external role name.'),
+    group: documented(z.string(), 'The group it maps to.'),
+    clusterRoles: documented(z.array(z.string()), 'The ClusterRoles bound to the group.'),
+  }),
+  'A role whose group is provisioned.',
+);
+
+export const InventoryEntrySchema = documented(
+  z.object({
+    kind: documented(z.string(), 'ClusterRole, ClusterRoleBinding, Role or RoleBinding.'),
+    name: documented(z.string(), 'Object name.'),
+    namespace: documented(z.string(), 'Namespace, for Role and RoleBinding.').optional(),
+  }),
+  'An RBAC object the operator generated for this policy.',
+);
+
+export const ImpersonationPolicyStatusSchema = documented(
+  z.object({
+    observedGeneration: documented(z.int().min(0), 'The metadata.generation the status describes.', [], {
+      format: 'int64',
+    }).optional(),
+    conditions: documented(
+      z.array(ConditionSchema),
+      'Ready, Reconciling and Stalled, with kstatus semantics: Reconciling and Stalled are never both True.',
+      [],
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+    ).optional(),
+    allowAnyUserInForce: documented(
+      z.boolean(),
+      'True when the impersonators may become ANY user (spec.targets.allowAnyUser is provisioned).',
+    ).optional(),
+    roleCount: documented(z.int().min(0), 'Number of roles in the spec.').optional(),
+    groupCount: documented(z.int().min(0), 'Number of role-derived groups provisioned.').optional(),
+    collisionCount: documented(z.int().min(0), 'Number of groups held back by collisions.').optional(),
+    roleGroups: documented(z.array(RoleGroupSchema), 'The role -> group mapping in force.').optional(),
+    collisions: documented(
+      z.array(CollisionSchema),
+      'Groups held back because several role names map to them.',
+    ).optional(),
+    denied: documented(z.array(DenialSchema), 'What the operator refused, and why.').optional(),
+    inventory: documented(
+      z.array(InventoryEntrySchema),
+      'The RBAC objects generated for this policy.',
+    ).optional(),
+  }),
+  'What the operator provisioned, what it held back and why.',
+);
+
+// ---------------------------------------------------------------------------------------------
+// the whole object (metadata is checked here only as far as the API server checks it)
+
+export const PolicyMetadataSchema = z.looseObject({
+  name: z.string().min(1).max(MAX_POLICY_NAME_LENGTH).regex(DNS_SUBDOMAIN),
+  uid: z.string().optional(),
+  generation: z.int().optional(),
+});
+
+/** Root-level CEL rules (they may read metadata.name). */
+export const ROOT_VALIDATIONS = [
+  {
+    rule: `size(self.metadata.name) <= ${MAX_POLICY_NAME_LENGTH}`,
+    message: `metadata.name must be at most ${MAX_POLICY_NAME_LENGTH} characters: it is used as a label value on the generated RBAC; choose a shorter name`,
+  },
+];
+
+export const ImpersonationPolicySchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: PolicyMetadataSchema,
+  spec: ImpersonationPolicySpecSchema,
+  status: ImpersonationPolicyStatusSchema.optional(),
+});
+
+export type Impersonator = z.output<typeof ImpersonatorSchema>;
+export type ImpersonatorKind = Impersonator['kind'];
+export type ServiceAccountRef = z.output<typeof ServiceAccountRefSchema>;
+export type UserExtra = z.output<typeof UserExtraSchema>;
+export type Targets = z.output<typeof TargetsSchema>;
+export type PolicyRole = z.output<typeof RoleSchema>;
+export type GroupNameNormalization = (typeof GROUP_NAME_NORMALIZATIONS)[number];
+/** A parsed spec: every default filled in. */
+export type ImpersonationPolicySpec = z.output<typeof ImpersonationPolicySpecSchema>;
+/** A spec as a user may write it (defaults optional). */
+export type ImpersonationPolicySpecInput = z.input<typeof ImpersonationPolicySpecSchema>;
+export type Condition = z.output<typeof ConditionSchema>;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+export type Collision = z.output<typeof CollisionSchema>;
+export type CollisionScope = (typeof COLLISION_SCOPES)[number];
+export type Denial = z.output<typeof DenialSchema>;
+export type DenialKind = (typeof DENIAL_KINDS)[number];
+export type RoleGroup = z.output<typeof RoleGroupSchema>;
+export type InventoryEntry = z.output<typeof InventoryEntrySchema>;
+export type ImpersonationPolicyStatus = z.output<typeof ImpersonationPolicyStatusSchema>;
+export type ImpersonationPolicy = z.output<typeof ImpersonationPolicySchema>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Human-readable zod issues: `spec.roles[1].name: message; ...`. */
+export function formatIssues(error: z.ZodError, prefix = ''): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.reduce<string>(
+        (acc, key) =>
+          typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key),
+        prefix,
+      );
+      return path ? `${path}: ${issue.message}` : issue.message;
+    })
+    .join('; ');
+}
+
+/** Parses a spec read from the API server (defaults filled in). */
+export function parsePolicySpec(spec: unknown): ParseResult<ImpersonationPolicySpec> {
+  const result = ImpersonationPolicySpecSchema.safeParse(spec);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, message: formatIssues(result.error, 'spec') };
+}
+
+/** Parses a whole ImpersonationPolicy object (as the API server would admit it). */
+export function parsePolicy(object: unknown): ParseResult<ImpersonationPolicy> {
+  const result = ImpersonationPolicySchema.safeParse(object);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, message: formatIssues(result.error) };
+}

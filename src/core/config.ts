@@ -1,0 +1,16 @@
+// The operator-level settings the core needs (parsed from flags/env elsewhere and passed in).
+
+export interface CoreConfig {
+  /** Target ClusterRoles no policy may bind (exact names). */
+  readonly deniedClusterRoles: readonly string[];
+  /** `system:` users and groups a policy may let impersonators become (exact names). */
+  readonly allowedSystemIdentities: readonly string[];
+}
+
+export const DEFAULT_DENIED_CLUSTER_ROLES: readonly string[] = ['cluster-admin'];
+export const DEFAULT_ALLOWED_SYSTEM_IDENTITIES: readonly string[] = ['system:authenticated'];
+
+export const DEFAULT_CORE_CONFIG: CoreConfig = {
+  deniedClusterRoles: DEFAULT_DENIED_CLUSTER_ROLES,
+  allowedSystemIdentities: DEFAULT_ALLOWED_SYSTEM_IDENTITIES,
+};
