@@ -304,7 +304,8 @@ export class ControlPlane {
       120_000,
     );
 
-    // kube-controller-manager: the garbage collector (owner references), namespace deletion and the
+    // kube-controller-manager: the garbage collector (owner references), namespace deletion, the
+    // aggregated ClusterRoles (view/edit/admin have no rules without it) and the
     // default ServiceAccount per namespace; nothing else is needed by the operator's tests.
     const kcm = await issueClientCert(this.ca, join(pki, 'kcm'), 'system:kube-controller-manager', [
       'system:masters',
@@ -318,7 +319,7 @@ export class ControlPlane {
       `--kubeconfig=${kcmKubeconfig}`,
       `--authentication-kubeconfig=${kcmKubeconfig}`,
       `--authorization-kubeconfig=${kcmKubeconfig}`,
-      '--controllers=garbagecollector,namespace,serviceaccount',
+      '--controllers=garbagecollector,namespace,serviceaccount,clusterrole-aggregation',
       '--leader-elect=false',
       '--bind-address=127.0.0.1',
       `--secure-port=${await freePort()}`,

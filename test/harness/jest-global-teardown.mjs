@@ -1,5 +1,5 @@
 // Stops the control plane started by the global setup (the watchdog covers a killed jest).
-export default async function globalTeardown(): Promise<void> {
+export default async function globalTeardown() {
   const cp = globalThis.__IMPOP_CONTROL_PLANE__;
   if (cp) {
     await cp.stop();
