@@ -14,8 +14,12 @@ async function poll(q: WorkQueue): Promise<string | undefined | 'pending'> {
 }
 
 describe('WorkQueue', () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   const newQueue = (opts: ConstructorParameters<typeof WorkQueue>[0] = {}): WorkQueue =>
     new WorkQueue({ now: () => Date.now(), ...opts });
