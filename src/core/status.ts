@@ -78,15 +78,27 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
   return problems;
 }
 
-function readyMessage(plan: PolicyPlan, inventory: number): string {
-  const { decisions } = plan;
-  const groups = decisions.roleGroups.length;
+function readyMessage(plan: PolicyPlan, inventory: number, anyUser: boolean): string {
+  const groups = plan.decisions.roleGroups.length;
   const base = `Provisioned ${inventory} RBAC ${inventory === 1 ? 'object' : 'objects'} for ${groups} role ${
     groups === 1 ? 'group' : 'groups'
   }.`;
-  return decisions.grants.anyUser && decisions.grants.impersonators.length > 0
+  return anyUser
     ? `${base} WARNING: the impersonators may become ANY user (spec.targets.allowAnyUser).`
     : base;
+}
+
+/** The any-user grant is in force when the ClusterRole carrying it exists. */
+function anyUserInForce(plan: PolicyPlan, inventory: readonly InventoryEntry[]): boolean {
+  const carrier = plan.desired.find(
+    (o) =>
+      o.kind === 'ClusterRole' &&
+      o.rules.some((r) => r.resources.includes('users') && r.resourceNames === undefined),
+  );
+  return (
+    carrier !== undefined &&
+    inventory.some((e) => e.kind === carrier.kind && e.name === carrier.metadata.name)
+  );
 }
 
 /** The complete status for one reconcile. Deterministic: same input, same output. */
@@ -113,19 +125,16 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
           )}.`,
         };
 
+  const anyUser = anyUserInForce(plan, inventory);
   const conditions: Condition[] = policyConditions({
     generation,
     now: input.now,
     ...(input.previous?.conditions === undefined ? {} : { previous: input.previous.conditions }),
     stalled: stalledProblems(input),
     ...(retrying === undefined ? {} : { retrying }),
-    readyMessage: readyMessage(plan, inventory.length),
+    readyMessage: readyMessage(plan, inventory.length, anyUser),
   });
 
-  const anyUser =
-    plan.decisions.grants.anyUser &&
-    plan.decisions.grants.impersonators.length > 0 &&
-    input.invalidSpec === undefined;
   return {
     observedGeneration: generation,
     conditions,
