@@ -1,6 +1,11 @@
 // Argument parsing shared by the kubectl-impersonation subcommands: node:util parseArgs with
 // errors turned into usage errors (exit code 2) that say what to type instead.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import {
+  DEFAULT_ALLOWED_SYSTEM_IDENTITIES,
+  DEFAULT_DENIED_CLUSTER_ROLES,
+  type CoreConfig,
+} from '../core/index.js';
 
 /** Exit codes shared by every subcommand. */
 export const EXIT_OK = 0;
@@ -72,4 +77,27 @@ export function listOption(value: string | string[] | undefined): string[] | und
 
 export function writeJson(io: Io, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The operator's configuration that changes what policies provision; same names as the operator's flags. */
+export const CONFIG_OPTIONS = {
+  'denied-cluster-roles': { type: 'string', multiple: true },
+  'allowed-system-identities': { type: 'string', multiple: true },
+} as const satisfies Options;
+
+export const CONFIG_HELP = `Operator configuration (give the values your operator runs with; same names as its flags):
+      --denied-cluster-roles LIST       Target ClusterRoles no policy may bind (default:
+                                        ${DEFAULT_DENIED_CLUSTER_ROLES.join(',')}). Comma-separated or repeated; "" for none.
+      --allowed-system-identities LIST  system: users/groups policies may let impersonators become
+                                        (default: ${DEFAULT_ALLOWED_SYSTEM_IDENTITIES.join(',')}). system:masters and * are never allowed.`;
+
+export function coreConfig(values: {
+  'denied-cluster-roles'?: string[] | undefined;
+  'allowed-system-identities'?: string[] | undefined;
+}): CoreConfig {
+  return {
+    deniedClusterRoles: listOption(values['denied-cluster-roles']) ?? DEFAULT_DENIED_CLUSTER_ROLES,
+    allowedSystemIdentities:
+      listOption(values['allowed-system-identities']) ?? DEFAULT_ALLOWED_SYSTEM_IDENTITIES,
+  };
 }

@@ -5,6 +5,8 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, EXIT_OK, EXIT_UNUSABLE, processIo, UsageError, type Io } from './args.js';
 import { runAudit } from './audit.js';
+import { runCheck } from './check.js';
+import { runRender } from './render.js';
 
 export const MAIN_HELP = `Usage: kubectl-impersonation <command> [options]
        kubectl impersonation <command> [options]      (as a kubectl plugin)
@@ -24,6 +26,8 @@ Exit status: 0 clean, 1 findings, 2 unusable input or bad usage.
 type Command = (args: string[], io: Io) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
+  render: runRender,
+  check: runCheck,
   audit: runAudit,
 };
 
