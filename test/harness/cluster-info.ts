@@ -18,3 +18,11 @@ export function clusterInfo(): ClusterInfo {
   cached = JSON.parse(readFileSync(path, 'utf8')) as ClusterInfo;
   return cached;
 }
+
+/** Restarts kube-apiserver (same port and flags) through the global setup's control endpoint. */
+export async function restartApiserver(downtimeMs = 1000): Promise<void> {
+  const base = process.env.IMPOP_HARNESS_CONTROL;
+  if (!base) throw new Error('IMPOP_HARNESS_CONTROL is not set: run through `npm run test:integration`');
+  const res = await fetch(`${base}/restart-apiserver?downtimeMs=${downtimeMs}`, { method: 'POST' });
+  if (!res.ok) throw new Error(`restarting kube-apiserver failed: ${await res.text()}`);
+}

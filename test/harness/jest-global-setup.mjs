@@ -2,6 +2,7 @@
 // Jest loads global setup through Node's own ESM loader (no ts-jest path mapping), so this file is
 // plain JavaScript and uses the compiled harness (`npm run test:integration` builds first).
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
 
 const compiled = new URL('../../dist/test/harness/controlplane.js', import.meta.url);
 
@@ -18,5 +19,26 @@ export default async function globalSetup() {
   globalThis.__IMPOP_CONTROL_PLANE__ = cp;
   process.env.IMPOP_CLUSTER_INFO = cp.infoPath;
   process.env.IMPOP_OWN_CLUSTER = '1';
+  // Fault-injection tests run in workers; the processes belong to this one. A loopback endpoint lets
+  // a worker ask for an API server restart without leaking a process the teardown does not know.
+  const control = createServer((req, res) => {
+    if (req.method === 'POST' && req.url?.startsWith('/restart-apiserver')) {
+      const downtime = Number(new URL(req.url, 'http://x').searchParams.get('downtimeMs') ?? '1000');
+      cp.restartApiserver(downtime).then(
+        () => res.end('ok'),
+        (err) => {
+          res.statusCode = 500;
+          res.end(String(err));
+        },
+      );
+      return;
+    }
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise((resolve) => control.listen(0, '127.0.0.1', resolve));
+  control.unref();
+  globalThis.__IMPOP_CONTROL_SERVER__ = control;
+  process.env.IMPOP_HARNESS_CONTROL = `http://127.0.0.1:${control.address().port}`;
   process.stderr.write(`[controlplane] started in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
 }

@@ -1,0 +1,107 @@
+// `npm start`: runs the operator against the current kubeconfig; with no cluster configured (or with
+// --local) it first starts the local control plane, installs the CRD and the example policies, and
+// prints what to try. Ctrl-C stops everything it started.
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ConfigError, parseConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { kubeConfigSource, loadKubeConfig } from '../src/kube/kubeconfig.js';
+import { runOperator } from '../src/operator.js';
+import { ControlPlane, repoRoot } from '../test/harness/controlplane.js';
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  let parsed;
+  try {
+    parsed = parseConfig(args, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(
+      `${parsed.text}\n\nnpm start: with no cluster configured, or with --local, a local control plane is started first.\n`,
+    );
+    return 0;
+  }
+  const local = parsed.config.local || kubeConfigSource(parsed.config.kubeconfig) === undefined;
+  let cp: ControlPlane | undefined;
+  let config = parsed.config;
+  if (local) {
+    process.stderr.write(
+      parsed.config.local
+        ? 'Starting the local control plane (--local)...\n'
+        : 'No cluster configured: starting the local control plane...\n',
+    );
+    cp = await ControlPlane.start();
+    const info = cp.info!;
+    const kubectl = (...a: string[]) => {
+      const r = spawnSync(info.kubectl, ['--kubeconfig', info.adminKubeconfig, ...a], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`kubectl ${a.join(' ')} failed: ${r.stderr}`);
+      return r.stdout;
+    };
+    kubectl('apply', '--server-side', '-f', join(repoRoot, 'crds'));
+    kubectl(
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/impersonationpolicies.impersonation-operator.io',
+    );
+    kubectl('apply', '-f', join(repoRoot, 'manifests', 'examples'));
+    config = {
+      ...config,
+      kubeconfig: info.adminKubeconfig,
+      leaderElection: { ...config.leaderElection, enabled: false },
+    };
+  }
+
+  const log = createLogger(config.logLevel);
+  const operator = await runOperator(config, log, loadKubeConfig(config).kubeConfig);
+  if (cp) {
+    const info = cp.info!;
+    const k = `${info.kubectl} --kubeconfig ${info.adminKubeconfig}`;
+    setTimeout(() => {
+      process.stdout.write(
+        [
+          '',
+          '================================================================================',
+          `impersonation-operator is running against a local Kubernetes ${info.version} (${info.server}).`,
+          'The CRD and manifests/examples/ are applied. Try, in another terminal:',
+          `  export KUBECONFIG=${info.adminKubeconfig}`,
+          `  alias kubectl=${info.kubectl}`,
+          '  kubectl get impersonationpolicies            # short name: imppol',
+          '  kubectl get clusterroles,clusterrolebindings,roles,rolebindings -A -l app.kubernetes.io/managed-by=impersonation-operator',
+          '  kubectl get imppol access-proxy -o jsonpath={.status} | head -c 2000',
+          '  kubectl auth can-i list pods --as=alice@example.com --as-group=sre-on-call',
+          '  kubectl auth can-i impersonate users/alice@example.com --as=proxy',
+          '  kubectl auth can-i create deployments -n my-namespace --as=system:serviceaccount:my-namespace:deployer',
+          `Metrics: http://127.0.0.1:${operator.servers[0]?.address.port ?? '?'}/metrics`,
+          'Press Ctrl-C to stop the operator and the control plane.',
+          '================================================================================',
+          '',
+        ].join('\n'),
+      );
+      void k;
+    }, 3000).unref();
+  }
+
+  const code = await new Promise<number>((resolve) => {
+    process.once('SIGINT', () => resolve(0));
+    process.once('SIGTERM', () => resolve(0));
+    void operator.lostLeadership.then(() => resolve(1));
+  });
+  await operator.stop();
+  if (cp) await cp.stop();
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).message ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,79 @@
+// Which policies derive which groups, kept current from the policy informer. A reconcile reads its
+// cross-policy peers from here (only the policies sharing a group, not all N), and a change of a
+// policy's derived groups names the peers whose collisions may have appeared or cleared.
+import { parsePolicySpec, type ImpersonationPolicySpec, type ParseResult } from '../api/index.js';
+import { derivedGroups, type PeerPolicy } from '../core/index.js';
+import type { ReadonlyStore } from '../kube/store.js';
+import type { KubeObject, ReadonlyDeep } from '../kube/types.js';
+
+export interface PolicyObject extends KubeObject {
+  spec?: unknown;
+  status?: unknown;
+}
+
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export class PolicyIndex {
+  /** Cached objects are immutable snapshots, so a parse can be memoized on the object itself. */
+  private readonly parsed = new WeakMap<object, ParseResult<ImpersonationPolicySpec>>();
+  private readonly groupsOf = new Map<string, readonly string[]>();
+  private readonly byGroup = new Map<string, Set<string>>();
+
+  constructor(private readonly policies: ReadonlyStore<PolicyObject>) {}
+
+  parse(policy: ReadonlyDeep<PolicyObject>): ParseResult<ImpersonationPolicySpec> {
+    let result = this.parsed.get(policy);
+    if (!result) {
+      result = parsePolicySpec(policy.spec);
+      this.parsed.set(policy, result);
+    }
+    return result;
+  }
+
+  private groupsFor(policy: ReadonlyDeep<PolicyObject> | undefined): readonly string[] {
+    if (!policy || policy.metadata?.deletionTimestamp) return [];
+    const spec = this.parse(policy);
+    return spec.ok ? derivedGroups(spec.value) : [];
+  }
+
+  /**
+   * Records the current state of policy `name` (undefined: deleted) and returns the other policies
+   * that share a group it gained or lost: their cross-policy collisions may have changed.
+   */
+  update(name: string, policy: ReadonlyDeep<PolicyObject> | undefined): string[] {
+    const before = this.groupsOf.get(name) ?? [];
+    const after = this.groupsFor(policy);
+    if (before.length === after.length && before.every((g, i) => g === after[i])) return [];
+    const changed = new Set([
+      ...before.filter((g) => !after.includes(g)),
+      ...after.filter((g) => !before.includes(g)),
+    ]);
+    for (const g of before) this.byGroup.get(g)?.delete(name);
+    for (const g of after) {
+      let set = this.byGroup.get(g);
+      if (!set) this.byGroup.set(g, (set = new Set()));
+      set.add(name);
+    }
+    for (const g of before) if (this.byGroup.get(g)?.size === 0) this.byGroup.delete(g);
+    if (after.length > 0) this.groupsOf.set(name, after);
+    else this.groupsOf.delete(name);
+    const affected = new Set<string>();
+    for (const g of changed)
+      for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) affected.add(peer);
+    return [...affected].sort(byString);
+  }
+
+  /** The other live policies deriving any of `groups`, parsed: the peers a collision check needs. */
+  peersOf(name: string, groups: readonly string[]): PeerPolicy[] {
+    const names = new Set<string>();
+    for (const g of groups) for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) names.add(peer);
+    const peers: PeerPolicy[] = [];
+    for (const peerName of [...names].sort(byString)) {
+      const peer = this.policies.get(peerName);
+      if (!peer || peer.metadata?.deletionTimestamp) continue;
+      const spec = this.parse(peer);
+      if (spec.ok) peers.push({ metadata: { name: peerName }, spec: spec.value });
+    }
+    return peers;
+  }
+}

@@ -1,0 +1,229 @@
+// Wiring of one operator process: clients -> informers -> controller -> reconciler, metrics and
+// probes, leader election. `runOperator` returns once it is serving; `stop()` shuts down gracefully.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_LABEL } from './api/index.js';
+import type { Config } from './config.js';
+import { Controller, watch } from './controller/controller.js';
+import { PolicyIndex, type PolicyObject } from './controller/policy-index.js';
+import { RecentWrites } from './controller/recent-writes.js';
+import { BY_POLICY, createReconciler, RESOURCES, writeKey } from './controller/reconciler.js';
+import { IMPERSONATION_POLICIES } from './controller/resources.js';
+import type { RbacKind } from './core/index.js';
+import { KubeClient } from './kube/client.js';
+import { isTransient } from './kube/errors.js';
+import { EventRecorder } from './kube/events.js';
+import { createInformer, type Informer } from './kube/informer.js';
+import { defaultIdentity, LeaderElector } from './kube/lease.js';
+import { inClusterNamespace, loadKubeConfig } from './kube/kubeconfig.js';
+import { labelIndex } from './kube/store.js';
+import type { KubeObject, ReadonlyDeep } from './kube/types.js';
+import { Health, startHttpServer, type HttpServer } from './http.js';
+import type { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+
+export interface RunningOperator {
+  readonly health: Health;
+  readonly metrics: Metrics;
+  readonly servers: readonly HttpServer[];
+  /** Resolves when leadership is lost unexpectedly (the caller should exit non-zero). */
+  readonly lostLeadership: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function leaseNamespace(config: Config): string {
+  return config.leaderElection.namespace ?? process.env.POD_NAMESPACE ?? inClusterNamespace() ?? 'default';
+}
+
+export async function runOperator(
+  config: Config,
+  log: Logger,
+  kc: KubeConfig = loadKubeConfig(config).kubeConfig,
+): Promise<RunningOperator> {
+  const metrics = new Metrics();
+  const health = new Health();
+  const identity = config.leaderElection.identity ?? defaultIdentity();
+  const client = await KubeClient.fromKubeConfig(kc, { onRequest: metrics.requestObserver() });
+  const informerObserver = metrics.informerObserver?.();
+
+  const policies = createInformer<PolicyObject>(client, IMPERSONATION_POLICIES, {
+    resyncPeriodMs: config.resyncPeriodMs,
+    log,
+    ...(informerObserver ? { observer: informerObserver } : {}),
+  });
+  const managedSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+  const rbacInformers = Object.fromEntries(
+    (Object.keys(RESOURCES) as RbacKind[]).map((kind) => [
+      kind,
+      createInformer<KubeObject>(client, RESOURCES[kind], {
+        labelSelector: managedSelector,
+        indexers: { [BY_POLICY]: labelIndex(POLICY_LABEL) },
+        log,
+        ...(informerObserver ? { observer: informerObserver } : {}),
+      }),
+    ]),
+  ) as Record<RbacKind, Informer<KubeObject>>;
+
+  metrics.trackCache(policies.name, () => policies.cache.size);
+  for (const [kind, informer] of Object.entries(rbacInformers)) {
+    metrics.trackCache(informer.name, () => informer.cache.size);
+    metrics.trackManagedObjects(kind, () => informer.cache.size);
+  }
+
+  const index = new PolicyIndex(policies.cache);
+  const recent = new RecentWrites();
+  const events = new EventRecorder({
+    client,
+    reportingController: 'impersonation-operator',
+    reportingInstance: identity,
+    log,
+    onDropped: (reason) => metrics.eventsDropped?.inc({ reason }),
+  });
+
+  const reconcile = createReconciler({
+    policies: policies.cache,
+    rbac: Object.fromEntries(Object.entries(rbacInformers).map(([k, i]) => [k, i.cache])) as Record<
+      RbacKind,
+      Informer<KubeObject>['cache']
+    >,
+    index,
+    recent,
+    client,
+    config: {
+      deniedClusterRoles: config.deniedClusterRoles,
+      allowedSystemIdentities: config.allowedSystemIdentities,
+    },
+    events,
+    log,
+    now: () => new Date(),
+    onReconciled: (name, stats) => {
+      metrics.setPolicyCounts(name, { collisions: stats.collisions, deniedEntries: stats.denied });
+      health.setWritable(true);
+    },
+  });
+
+  // Keys are queued by the handlers below rather than by the controller's key mappers: they need the
+  // event type to recognise the echo of our own writes, and policy events also update the group index.
+  const controller = new Controller({
+    name: 'impersonationpolicy',
+    watches: [policies, ...Object.values(rbacInformers)].map((i) => watch(i, () => undefined)),
+    reconcile: async (key) => {
+      try {
+        return await reconcile(key);
+      } catch (err) {
+        if (isTransient(err)) health.setWritable(false, (err as Error).message);
+        throw err;
+      }
+    },
+    workers: config.workers,
+    metrics: metrics.controllerMetrics(),
+    log,
+  });
+
+  const onPolicy = (obj: ReadonlyDeep<PolicyObject>, deleted: boolean) => {
+    const name = obj.metadata?.name;
+    if (!name) return;
+    for (const peer of index.update(name, deleted ? undefined : obj)) controller.enqueue(peer);
+    if (deleted) {
+      metrics.forgetPolicy(name);
+      controller.enqueue(name);
+    } else if (!recent.isEcho(writeKey(KIND, undefined, name), obj, false)) controller.enqueue(name);
+  };
+  policies.addHandler({
+    onAdd: (obj) => onPolicy(obj, false),
+    onUpdate: (_old, obj) => onPolicy(obj, false),
+    onDelete: (obj) => onPolicy(obj, true),
+  });
+  for (const [kind, informer] of Object.entries(rbacInformers)) {
+    const onObject = (obj: ReadonlyDeep<KubeObject>, deleted: boolean) => {
+      const policy = obj.metadata?.labels?.[POLICY_LABEL];
+      if (!policy) return;
+      const key = writeKey(kind, obj.metadata?.namespace, obj.metadata?.name ?? '');
+      if (recent.isEcho(key, obj, deleted)) return;
+      controller.enqueue(policy);
+    };
+    informer.addHandler({
+      onAdd: (obj) => onObject(obj, false),
+      onUpdate: (old, obj) => {
+        const before = old.metadata?.labels?.[POLICY_LABEL];
+        if (before && before !== obj.metadata?.labels?.[POLICY_LABEL]) controller.enqueue(before);
+        onObject(obj, false);
+      },
+      onDelete: (obj) => onObject(obj, true),
+    });
+  }
+  const sweeper = setInterval(() => recent.sweep(), 60_000);
+  sweeper.unref();
+
+  const servers: HttpServer[] = [];
+  const addresses = [config.metricsAddress, config.probeAddress];
+  const same =
+    config.metricsAddress &&
+    config.probeAddress &&
+    config.metricsAddress.host === config.probeAddress.host &&
+    config.metricsAddress.port === config.probeAddress.port;
+  if (same) servers.push(await startHttpServer({ address: config.metricsAddress!, metrics, health, log }));
+  else {
+    if (addresses[0]) servers.push(await startHttpServer({ address: addresses[0], metrics, log }));
+    if (addresses[1]) servers.push(await startHttpServer({ address: addresses[1], health, log }));
+  }
+
+  // Warm the caches at once (a standby takes over with a synced cache); workers start when leading.
+  controller.startInformers();
+  void controller.waitForCacheSync().then((synced) => {
+    if (synced) health.setCachesSynced(true);
+  });
+
+  let stopping = false;
+  let signalLost: () => void = () => {};
+  const lostLeadership = new Promise<void>((resolve) => (signalLost = resolve));
+  let elector: LeaderElector | undefined;
+  if (config.leaderElection.enabled) {
+    elector = new LeaderElector({
+      client,
+      name: config.leaderElection.leaseName,
+      namespace: leaseNamespace(config),
+      identity,
+      leaseDurationMs: config.leaderElection.leaseDurationMs,
+      renewDeadlineMs: config.leaderElection.renewDeadlineMs,
+      retryPeriodMs: config.leaderElection.retryPeriodMs,
+      log,
+      onStartedLeading: () => {
+        log.info({ identity }, 'Became leader; starting workers');
+        health.setLeading(true);
+        metrics.leader?.set(1);
+        void controller.start();
+      },
+      onStoppedLeading: () => {
+        health.setLeading(false);
+        metrics.leader?.set(0);
+        if (!stopping) {
+          log.error({ identity }, 'Lost leadership; stopping so that only the new leader writes');
+          signalLost();
+        }
+      },
+    });
+    elector.start();
+  } else {
+    health.setLeading(true);
+    void controller.start();
+  }
+
+  return {
+    health,
+    metrics,
+    servers,
+    lostLeadership,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      health.setShuttingDown();
+      clearInterval(sweeper);
+      const drained = await controller.stop(config.shutdownTimeoutMs);
+      log.info({ drained }, 'Stopped controller');
+      if (elector) await elector.stop();
+      await events.flush();
+      await Promise.all(servers.map((s) => s.close()));
+      client.close();
+    },
+  };
+}
