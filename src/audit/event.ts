@@ -39,6 +39,8 @@ export interface ImpersonatedRequest extends RecordBase {
   kind: 'impersonated';
   target: Identity;
   outcome: Outcome;
+  /** The authorizer's reason (`RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "view" to Group "g"`). */
+  reason?: string;
 }
 
 /** The identity (or part of it) a refused impersonation tried to assume. */
@@ -181,7 +183,16 @@ export function toAuditRecord(ev: unknown): AuditRecord | undefined {
     code,
   };
   const target = identityOf(ev.impersonatedUser);
-  if (target) return { kind: 'impersonated', ...base, target, outcome: outcomeOf(ev, code) };
+  if (target) {
+    const reason = isObject(ev.annotations) ? str(ev.annotations['authorization.k8s.io/reason']) : undefined;
+    return {
+      kind: 'impersonated',
+      ...base,
+      target,
+      outcome: outcomeOf(ev, code),
+      ...(reason ? { reason } : {}),
+    };
+  }
   if (code === 403 && status) {
     const attempted = refusalOf(status);
     if (attempted) return { kind: 'refused', ...base, attempted };

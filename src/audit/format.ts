@@ -1,5 +1,6 @@
 // Human-readable rendering of an audit summary (the JSON output is the summary itself).
 import type { Identity } from './event.js';
+import type { PolicyAudit } from './policy-match.js';
 import type { ReadResult } from './reader.js';
 import type { ActionSummary, Counts, ImpersonationSummary, TimeRange } from './summary.js';
 
@@ -128,6 +129,73 @@ export function formatSummary(s: ImpersonationSummary, opts: FormatOptions): str
           describeRange(r.timeRange),
         ]),
         [true, false, false, false, false, false, false],
+        '  ',
+      ),
+    );
+  }
+  return out;
+}
+
+function describeCheck(c: { resource: string; name: string; namespace?: string }): string {
+  if (c.resource === 'serviceaccounts') return `serviceaccount ${c.namespace ?? ''}/${c.name}`;
+  const kind = c.resource.endsWith('s') && !c.resource.includes('/') ? c.resource.slice(0, -1) : c.resource;
+  return `${kind} ${c.name}`;
+}
+
+export function formatPolicyAudit(p: PolicyAudit): string[] {
+  const out: string[] = [''];
+  out.push(
+    `Compared with ${p.policies.length} ${p.policies.length === 1 ? 'policy' : 'policies'}: ${p.policies.join(', ')}`,
+  );
+  if (p.notAllowed.length === 0) {
+    out.push('Every impersonation in the log is allowed by the policies.');
+  } else {
+    out.push('Impersonations no policy allows (something other than these policies granted them):');
+    out.push(
+      ...table(
+        ['REQUESTS', 'IMPERSONATOR', 'AS', 'NOT GRANTED BY ANY POLICY', 'TIME RANGE'],
+        p.notAllowed.map((n) => [
+          formatCount(n.requests),
+          n.impersonator,
+          describeIdentity(n.target),
+          n.missing.map(describeCheck).join(', '),
+          describeRange(n.timeRange),
+        ]),
+        [true, false, false, false, false],
+        '  ',
+      ),
+    );
+  }
+  if (p.refusedButGranted.length > 0) {
+    out.push('Refused by the API server although a policy grants them (not provisioned yet, or held back):');
+    out.push(
+      ...table(
+        ['COUNT', 'IMPERSONATOR', 'TRIED', 'POLICIES'],
+        p.refusedButGranted.map((r) => [
+          formatCount(r.count),
+          r.impersonator,
+          describeCheck(r.attempted),
+          r.policies.join(', '),
+        ]),
+        [true, false, false, false],
+        '  ',
+      ),
+    );
+  }
+  if (p.unused.length === 0) {
+    out.push('Every grant of the policies was used.');
+  } else {
+    out.push('Grants never used in this log:');
+    out.push(
+      ...table(
+        ['POLICY', 'GRANT'],
+        p.unused.map((u) => [
+          u.policy,
+          u.kind === 'impersonate'
+            ? `impersonate ${describeCheck({ resource: u.resource ?? '', name: u.name ?? '', namespace: u.namespace ?? '' })}`
+            : `group ${u.binding?.group ?? ''} -> ClusterRole ${u.binding?.clusterRole ?? ''}${u.binding?.namespace ? ` in namespace ${u.binding.namespace}` : ''} (${u.binding?.kind ?? ''} ${u.binding?.name ?? ''})`,
+        ]),
+        [false, false],
         '  ',
       ),
     );

@@ -91,13 +91,25 @@ export const CONFIG_HELP = `Operator configuration (give the values your operato
       --allowed-system-identities LIST  system: users/groups policies may let impersonators become
                                         (default: ${DEFAULT_ALLOWED_SYSTEM_IDENTITIES.join(',')}). system:masters and * are never allowed.`;
 
-export function coreConfig(values: {
-  'denied-cluster-roles'?: string[] | undefined;
-  'allowed-system-identities'?: string[] | undefined;
-}): CoreConfig {
+export function coreConfig(
+  command: string,
+  values: {
+    'denied-cluster-roles'?: string[] | undefined;
+    'allowed-system-identities'?: string[] | undefined;
+  },
+): CoreConfig {
+  const allowed = listOption(values['allowed-system-identities']) ?? DEFAULT_ALLOWED_SYSTEM_IDENTITIES;
+  for (const name of allowed) {
+    // The operator refuses these at start-up; so do we.
+    if (name === 'system:masters' || name === '*' || !name.startsWith('system:') || name === 'system:') {
+      throw new UsageError(
+        `--allowed-system-identities: "${name}" is not allowed (names start with "system:"; never system:masters or *)`,
+        command,
+      );
+    }
+  }
   return {
     deniedClusterRoles: listOption(values['denied-cluster-roles']) ?? DEFAULT_DENIED_CLUSTER_ROLES,
-    allowedSystemIdentities:
-      listOption(values['allowed-system-identities']) ?? DEFAULT_ALLOWED_SYSTEM_IDENTITIES,
+    allowedSystemIdentities: allowed,
   };
 }

@@ -329,7 +329,7 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   const output = outputFormat('check', values.output);
   if (positionals.length === 0)
     throw new UsageError('give at least one policy file or folder (or - for stdin)', 'check');
-  const config = coreConfig(values);
+  const config = coreConfig('check', values);
   const set = await loadPolicies(positionals, io.stdin);
   const decided = decideAll(set.policies, config);
   const findings = findingsOf(set, decided);

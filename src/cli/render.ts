@@ -132,7 +132,7 @@ export async function runRender(args: string[], io: Io): Promise<number> {
     throw new UsageError('give at least one policy file or folder (or - for stdin)', 'render');
   const uids = ownerUids(values['owner-uid']);
   const set = await loadPolicies(positionals, io.stdin);
-  const decided = decideAll(set.policies, coreConfig(values), uids);
+  const decided = decideAll(set.policies, coreConfig('render', values), uids);
   const findings = findingsOf(set, decided);
   const blocking = findings.filter(
     (f) => f.code === 'UnusableInput' || f.code === 'InvalidPolicy' || f.code === 'DuplicateName',

@@ -70,7 +70,51 @@ describe('audit command', () => {
   });
 
   it.each([
+    { policies: 'proxy.yaml', code: 0, notAllowed: [] },
+    {
+      policies: 'collisions.yaml',
+      code: 1,
+      notAllowed: [
+        'proxy as alice@example.com: group sre-on-call',
+        'proxy as bob@example.com: user bob@example.com',
+        'system:serviceaccount:kube-system:cicd-agent as system:serviceaccount:my-namespace:deployer: serviceaccount my-namespace/deployer',
+      ],
+    },
+  ])('compares with --policies $policies (exit $code)', async ({ policies, code, notAllowed }) => {
+    const c = capture();
+    const policyPath = join(import.meta.dirname, 'fixtures', policies);
+    expect(await runAudit([fixture('basic.jsonl'), '--policies', policyPath, '-o', 'json'], c.io)).toBe(code);
+    const report = JSON.parse(c.stdout()) as AuditReport;
+    expect(
+      report.policies?.notAllowed.map(
+        (n) =>
+          `${n.impersonator} as ${n.target.username}: ${n.missing
+            .map((m) =>
+              m.resource === 'serviceaccounts'
+                ? `serviceaccount ${m.namespace}/${m.name}`
+                : `${m.resource.slice(0, -1)} ${m.name}`,
+            )
+            .join(', ')}`,
+      ),
+    ).toEqual(notAllowed);
+    const text = capture();
+    await runAudit([fixture('basic.jsonl'), '--policies', policyPath], text.io);
+    expect(text.stdout()).toContain('Grants never used in this log:');
+  });
+
+  it.each([
     { name: 'no file', args: ['audit'], message: 'give at least one audit log file' },
+    {
+      name: 'invalid policies',
+      args: ['audit', 'x.log', '--policies', join(import.meta.dirname, 'fixtures', 'invalid.yaml')],
+      message: 'fix the policies above first',
+    },
+    { name: 'stdin for both', args: ['audit', '-', '--policies', '-'], message: 'cannot be both' },
+    {
+      name: 'a forbidden allowed identity',
+      args: ['audit', 'x.log', '--allowed-system-identities', 'system:masters'],
+      message: 'never system:masters',
+    },
     {
       name: 'a bad --output',
       args: ['audit', 'x', '-o', 'yaml'],

@@ -1,0 +1,367 @@
+// Compares what the audit log shows with what a set of policies grants. The grants are the RBAC
+// objects the operator's core generates for the policies; this module only evaluates them the way
+// the API server's RBAC authorizer and impersonation filter do. Pure: no I/O.
+import type { ClusterRole, RbacObject, Role, Subject } from '../core/index.js';
+import type { AttemptedTarget, AuditRecord, Identity, ImpersonatedRequest } from './event.js';
+import { identityKey, type TimeRange } from './summary.js';
+
+/** The RBAC objects one policy generates (from the core's desiredRbac). */
+export interface PolicyRbac {
+  policy: string;
+  objects: readonly RbacObject[];
+}
+
+/** One impersonation authorization check, as the API server's impersonation filter makes it. */
+export interface ImpersonationCheck {
+  /** `users`, `groups`, `serviceaccounts`, `uids`, `userextras/<key>`. */
+  resource: string;
+  apiGroup: string;
+  name: string;
+  /** Only for service accounts. */
+  namespace: string;
+}
+
+const AUTHENTICATION_GROUP = 'authentication.k8s.io';
+const SA_PREFIX = 'system:serviceaccount:';
+const AUTHENTICATED = 'system:authenticated';
+
+function apiGroupOf(resource: string): string {
+  return resource === 'uids' || resource.startsWith('userextras/') ? AUTHENTICATION_GROUP : '';
+}
+
+/**
+ * The checks the impersonation filter made to let a request act as `target`. Groups the API
+ * server adds by itself are not checked: system:authenticated always, and a service account's
+ * system:serviceaccounts and system:serviceaccounts:<namespace> when no group was asked for
+ * (the audit log cannot tell an explicitly sent system:authenticated from the added one).
+ */
+export function impersonationChecks(target: Identity): ImpersonationCheck[] {
+  const checks: ImpersonationCheck[] = [];
+  let saGroups: string[] = [];
+  if (target.username.startsWith(SA_PREFIX)) {
+    const rest = target.username.slice(SA_PREFIX.length);
+    const colon = rest.indexOf(':');
+    const namespace = rest.slice(0, colon);
+    checks.push({ resource: 'serviceaccounts', apiGroup: '', name: rest.slice(colon + 1), namespace });
+    saGroups = ['system:serviceaccounts', `system:serviceaccounts:${namespace}`];
+  } else {
+    checks.push({ resource: 'users', apiGroup: '', name: target.username, namespace: '' });
+  }
+  const groups = [...new Set(target.groups)].filter((g) => g !== AUTHENTICATED);
+  const onlyAdded =
+    saGroups.length > 0 && groups.length === saGroups.length && saGroups.every((g) => groups.includes(g));
+  if (!onlyAdded) {
+    for (const g of groups.sort()) checks.push({ resource: 'groups', apiGroup: '', name: g, namespace: '' });
+  }
+  if (target.uid)
+    checks.push({ resource: 'uids', apiGroup: AUTHENTICATION_GROUP, name: target.uid, namespace: '' });
+  for (const [key, values] of Object.entries(target.extra ?? {})) {
+    for (const v of values) {
+      checks.push({ resource: `userextras/${key}`, apiGroup: AUTHENTICATION_GROUP, name: v, namespace: '' });
+    }
+  }
+  return checks;
+}
+
+export function checkOfAttempt(a: AttemptedTarget): ImpersonationCheck {
+  return { resource: a.resource, apiGroup: apiGroupOf(a.resource), name: a.name, namespace: a.namespace };
+}
+
+function subjectMatches(s: Subject, who: Identity): boolean {
+  switch (s.kind) {
+    case 'User':
+      return s.name === who.username;
+    case 'Group':
+      return who.groups.includes(s.name);
+    case 'ServiceAccount':
+      return who.username === `${SA_PREFIX}${s.namespace ?? ''}:${s.name}`;
+  }
+}
+
+const has = (list: readonly string[], value: string): boolean => list.includes(value) || list.includes('*');
+
+/** The rule's grant key when it allows the check (rbac RuleAllows for verb impersonate), else undefined. */
+function allowingGrant(role: ClusterRole | Role, check: ImpersonationCheck): string | undefined {
+  for (const rule of role.rules) {
+    if (
+      !has(rule.verbs, 'impersonate') ||
+      !has(rule.apiGroups, check.apiGroup) ||
+      !has(rule.resources, check.resource)
+    ) {
+      continue;
+    }
+    if (rule.resourceNames === undefined || rule.resourceNames.length === 0)
+      return grantKey(check.resource, '', '*');
+    if (rule.resourceNames.includes(check.name)) return grantKey(check.resource, check.namespace, check.name);
+  }
+  return undefined;
+}
+
+function grantKey(resource: string, namespace: string, name: string): string {
+  return `${resource}\0${namespace}\0${name}`;
+}
+
+interface Binding {
+  kind: 'ClusterRoleBinding' | 'RoleBinding';
+  name: string;
+  namespace: string;
+  subjects: Subject[];
+  role: ClusterRole | Role | undefined;
+}
+
+interface IndexedPolicy {
+  policy: string;
+  bindings: Binding[];
+  /** Every impersonation grant (resource, namespace, name; `*` for the any-user rule). */
+  grants: Map<string, { resource: string; namespace: string; name: string }>;
+  /** Bindings of role groups to target ClusterRoles, by the name the authorizer reports (`name` or `name/namespace`). */
+  groupBindings: Map<
+    string,
+    { kind: string; name: string; namespace: string; group: string; clusterRole: string }
+  >;
+}
+
+function indexPolicy(p: PolicyRbac): IndexedPolicy {
+  const clusterRoles = new Map<string, ClusterRole>();
+  const roles = new Map<string, Role>();
+  for (const o of p.objects) {
+    if (o.kind === 'ClusterRole') clusterRoles.set(o.metadata.name, o);
+    if (o.kind === 'Role') roles.set(`${o.metadata.namespace}/${o.metadata.name}`, o);
+  }
+  const bindings: Binding[] = [];
+  const grants: IndexedPolicy['grants'] = new Map();
+  const groupBindings: IndexedPolicy['groupBindings'] = new Map();
+  for (const o of p.objects) {
+    if (o.kind !== 'ClusterRoleBinding' && o.kind !== 'RoleBinding') continue;
+    const namespace = o.kind === 'RoleBinding' ? o.metadata.namespace : '';
+    const role =
+      o.roleRef.kind === 'ClusterRole'
+        ? clusterRoles.get(o.roleRef.name)
+        : roles.get(`${namespace}/${o.roleRef.name}`);
+    bindings.push({ kind: o.kind, name: o.metadata.name, namespace, subjects: o.subjects, role });
+    const group = o.subjects.find((s) => s.kind === 'Group');
+    if (role === undefined && group !== undefined && o.roleRef.kind === 'ClusterRole') {
+      const reported = namespace === '' ? o.metadata.name : `${o.metadata.name}/${namespace}`;
+      groupBindings.set(`${o.kind}\0${reported}`, {
+        kind: o.kind,
+        name: o.metadata.name,
+        namespace,
+        group: group.name,
+        clusterRole: o.roleRef.name,
+      });
+    }
+  }
+  for (const o of [...clusterRoles.values(), ...roles.values()]) {
+    const namespace = o.kind === 'Role' ? o.metadata.namespace : '';
+    for (const rule of o.rules) {
+      if (!rule.verbs.includes('impersonate')) continue;
+      for (const resource of rule.resources) {
+        const names =
+          rule.resourceNames === undefined || rule.resourceNames.length === 0 ? ['*'] : rule.resourceNames;
+        for (const name of names) {
+          const ns = name === '*' ? '' : namespace;
+          grants.set(grantKey(resource, ns, name), { resource, namespace: ns, name });
+        }
+      }
+    }
+  }
+  return { policy: p.policy, bindings, grants, groupBindings };
+}
+
+/** Policies (and their grant keys) that let `who` pass one check. */
+function allowedBy(
+  policies: readonly IndexedPolicy[],
+  who: Identity,
+  check: ImpersonationCheck,
+): [string, string][] {
+  const out: [string, string][] = [];
+  for (const p of policies) {
+    for (const b of p.bindings) {
+      if (!b.role) continue;
+      // A RoleBinding only counts in its namespace: service-account checks carry the SA's namespace.
+      if (b.kind === 'RoleBinding' && b.namespace !== check.namespace) continue;
+      if (!b.subjects.some((s) => subjectMatches(s, who))) continue;
+      const grant = allowingGrant(b.role, check);
+      if (grant !== undefined) {
+        out.push([p.policy, grant]);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+const AUTHORIZED_BY = /allowed by (ClusterRoleBinding|RoleBinding) "([^"]+)"/;
+
+export interface NotAllowedImpersonation {
+  impersonator: string;
+  target: Identity;
+  /** The checks no policy grants. */
+  missing: ImpersonationCheck[];
+  requests: number;
+  timeRange?: TimeRange;
+}
+
+export interface RefusedButGranted {
+  impersonator: string;
+  attempted: AttemptedTarget;
+  /** Policies that grant it: the API server refused anyway (not provisioned, or held back). */
+  policies: string[];
+  count: number;
+}
+
+export interface UnusedGrant {
+  policy: string;
+  kind: 'impersonate' | 'binding';
+  /** For impersonate: what may be impersonated. */
+  resource?: string;
+  name?: string;
+  namespace?: string;
+  /** For binding: the generated binding of a role group to a ClusterRole. */
+  binding?: { kind: string; name: string; namespace?: string; group: string; clusterRole: string };
+}
+
+export interface PolicyAudit {
+  policies: string[];
+  notAllowed: NotAllowedImpersonation[];
+  refusedButGranted: RefusedButGranted[];
+  unused: UnusedGrant[];
+}
+
+interface Verdict {
+  missing: ImpersonationCheck[];
+  grants: [string, string][];
+}
+
+interface NotAllowedAcc {
+  impersonator: string;
+  target: Identity;
+  missing: ImpersonationCheck[];
+  requests: number;
+  first?: [number, string];
+  last?: [number, string];
+}
+
+export class PolicyUsage {
+  private readonly policies: IndexedPolicy[];
+  private readonly verdicts = new Map<string, Verdict>();
+  private readonly usedGrants = new Set<string>();
+  private readonly usedBindings = new Set<string>();
+  private readonly notAllowed = new Map<string, NotAllowedAcc>();
+  private readonly refused = new Map<string, RefusedButGranted>();
+
+  constructor(policies: readonly PolicyRbac[]) {
+    this.policies = policies.map(indexPolicy);
+  }
+
+  add(rec: AuditRecord): void {
+    if (rec.kind === 'refused') {
+      const granted = allowedBy(this.policies, rec.impersonator, checkOfAttempt(rec.attempted)).map(
+        ([p]) => p,
+      );
+      if (granted.length === 0) return;
+      const key = JSON.stringify([rec.impersonator.username, rec.attempted]);
+      const acc = this.refused.get(key) ?? {
+        impersonator: rec.impersonator.username,
+        attempted: rec.attempted,
+        policies: granted,
+        count: 0,
+      };
+      acc.count++;
+      this.refused.set(key, acc);
+      return;
+    }
+    const verdict = this.verdictFor(rec);
+    for (const [policy, grant] of verdict.grants) this.usedGrants.add(`${policy}\0${grant}`);
+    this.markBinding(rec);
+    if (verdict.missing.length === 0) return;
+    const key = `${rec.impersonator.username}\0${identityKey(rec.target)}`;
+    let acc = this.notAllowed.get(key);
+    if (!acc) {
+      acc = {
+        impersonator: rec.impersonator.username,
+        target: rec.target,
+        missing: verdict.missing,
+        requests: 0,
+      };
+      this.notAllowed.set(key, acc);
+    }
+    acc.requests++;
+    if (rec.time !== undefined && rec.timestamp !== undefined) {
+      if (!acc.first || rec.time < acc.first[0]) acc.first = [rec.time, rec.timestamp];
+      if (!acc.last || rec.time >= acc.last[0]) acc.last = [rec.time, rec.timestamp];
+    }
+  }
+
+  private verdictFor(rec: ImpersonatedRequest): Verdict {
+    // The impersonator's groups matter (Group impersonators), so they are part of the key.
+    const key = `${identityKey(rec.impersonator)}\0${identityKey(rec.target)}`;
+    let v = this.verdicts.get(key);
+    if (!v) {
+      v = { missing: [], grants: [] };
+      for (const check of impersonationChecks(rec.target)) {
+        const by = allowedBy(this.policies, rec.impersonator, check);
+        if (by.length === 0) v.missing.push(check);
+        v.grants.push(...by);
+      }
+      this.verdicts.set(key, v);
+    }
+    return v;
+  }
+
+  private markBinding(rec: ImpersonatedRequest): void {
+    const m = rec.reason ? AUTHORIZED_BY.exec(rec.reason) : null;
+    if (!m) return;
+    const key = `${m[1]}\0${m[2]}`;
+    for (const p of this.policies) if (p.groupBindings.has(key)) this.usedBindings.add(`${p.policy}\0${key}`);
+  }
+
+  report(): PolicyAudit {
+    const unused: UnusedGrant[] = [];
+    for (const p of this.policies) {
+      for (const [key, g] of p.grants) {
+        if (this.usedGrants.has(`${p.policy}\0${key}`)) continue;
+        // The API server adds system:authenticated itself, so the log cannot show this grant's use.
+        if (g.resource === 'groups' && g.name === AUTHENTICATED) continue;
+        unused.push({
+          policy: p.policy,
+          kind: 'impersonate',
+          resource: g.resource,
+          name: g.name,
+          ...(g.namespace === '' ? {} : { namespace: g.namespace }),
+        });
+      }
+      for (const [key, b] of p.groupBindings) {
+        if (this.usedBindings.has(`${p.policy}\0${key}`)) continue;
+        const { namespace, ...rest } = b;
+        unused.push({
+          policy: p.policy,
+          kind: 'binding',
+          binding: { ...rest, ...(namespace === '' ? {} : { namespace }) },
+        });
+      }
+    }
+    const notAllowed = [...this.notAllowed.values()]
+      .map((a): NotAllowedImpersonation => ({
+        impersonator: a.impersonator,
+        target: a.target,
+        missing: a.missing,
+        requests: a.requests,
+        ...(a.first && a.last ? { timeRange: { first: a.first[1], last: a.last[1] } } : {}),
+      }))
+      .sort(
+        (a, b) =>
+          b.requests - a.requests ||
+          cmp(a.impersonator, b.impersonator) ||
+          cmp(identityKey(a.target), identityKey(b.target)),
+      );
+    const refusedButGranted = [...this.refused.values()].sort(
+      (a, b) => b.count - a.count || cmp(JSON.stringify(a), JSON.stringify(b)),
+    );
+    return { policies: this.policies.map((p) => p.policy), notAllowed, refusedButGranted, unused };
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
