@@ -9,7 +9,8 @@ import { API_VERSION, KIND, MAX_POLICY_NAME_LENGTH } from './group.js';
 /** RFC 1123 label: namespaces. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** RFC 1123 subdomain: ServiceAccount and policy names. */
-export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+// `[.]` rather than an escaped dot: the pattern is also embedded in a CEL string literal.
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** RBAC object names are path segments: no '/' or '%' (and not '.' or '..', checked by a rule). */
 export const RBAC_NAME = /^[^/%]+$/;
 /** Free-form identity strings (user, group, role names): no control characters. */

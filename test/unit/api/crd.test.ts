@@ -70,10 +70,13 @@ describe('CRD', () => {
     expect(unbounded).toEqual([]);
   });
 
-  it('gives every CEL rule a message', () => {
-    const rules = nodes(schema).flatMap(([, node]) => (node['x-kubernetes-validations'] ?? []) as Node[]);
+  it('gives every CEL rule a message, and no backslash escapes (CEL string literals reject most)', () => {
+    const rules = [
+      ...nodes(schema).flatMap(([, node]) => (node['x-kubernetes-validations'] ?? []) as Node[]),
+    ];
     expect(rules.length).toBeGreaterThan(5);
     expect(rules.filter((r) => typeof r.message !== 'string')).toEqual([]);
+    expect(rules.filter((r) => String(r.rule).includes('\\'))).toEqual([]);
   });
 
   it.each([
