@@ -19,6 +19,9 @@
 //      write it through /status only if !sameStatus(status, policy.status).
 //      Requeue with backoff when failures is non-empty.
 //
+// planPolicy = decidePolicy + desiredRbac + diffRbac; a controller whose caches are label-filtered
+// may call them one by one (desired names first, then look those names up) — same result.
+//
 // Cross-policy collisions make a policy's outcome depend on its peers: when a policy's derived
 // groups change (derivedGroups(spec), old and new), requeue the peers sharing any of them.
 
