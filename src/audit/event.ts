@@ -43,10 +43,16 @@ export interface ImpersonatedRequest extends RecordBase {
   reason?: string;
 }
 
-/** The identity (or part of it) a refused impersonation tried to assume. */
+/**
+ * The identity (or part of it) a refused impersonation tried to assume, as far as the API server
+ * logged it. With constrained impersonation (Kubernetes 1.35+), an impersonator without any
+ * legacy grant is refused on the `impersonate-on:<mode>:<verb>` check of the request itself; the
+ * log then names only the mode (`user-info`, `serviceaccount`, `scheduled-node`), not the identity.
+ */
 export interface AttemptedTarget {
-  /** `users`, `groups`, `serviceaccounts`, `uids` or `userextras/<key>`. */
+  /** `users`, `groups`, `serviceaccounts`, `uids`, `userextras/<key>`; or the constrained mode. */
   resource: string;
+  /** Empty when the API server did not log it (constrained-impersonation refusal). */
   name: string;
   /** Only for service accounts: the namespace the API server checked the grant in. */
   namespace: string;
@@ -137,9 +143,11 @@ function outcomeOf(ev: Json, code: number | undefined): Outcome {
 
 // responsewriters.forbiddenMessage: `User "x" cannot impersonate resource "users" in API group ""
 // at the cluster scope` or `... in the namespace "ns"`; the object name is in details.name and in
-// the `<resource> "<name>" is forbidden:` prefix.
+// the `<resource> "<name>" is forbidden:` prefix. Constrained impersonation adds the verbs
+// `impersonate:<mode>` (same resources and names) and `impersonate-on:<mode>:<verb>` (checked on
+// the request's own resource, so the identity is not in the message).
 const REFUSAL =
-  /cannot impersonate resource "([^"]+)" in API group "[^"]*"(?: in the namespace "((?:[^"\\]|\\.)*)")?/;
+  /cannot impersonate(?:-on:([a-z-]+):\S+|:[a-z-]+)? resource "([^"]+)" in API group "[^"]*"(?: in the namespace "((?:[^"\\]|\\.)*)")?/;
 const FORBIDDEN_NAME = /^[^ ]+ "((?:[^"\\]|\\.)*)" is forbidden:/;
 
 function unquote(goQuoted: string): string {
@@ -155,13 +163,14 @@ function refusalOf(status: Json): AttemptedTarget | undefined {
   if (message === undefined) return undefined;
   const m = REFUSAL.exec(message);
   if (!m) return undefined;
+  if (m[1] !== undefined) return { resource: m[1], name: '', namespace: '' };
   const details = isObject(status.details) ? status.details : undefined;
   let name = details ? str(details.name) : undefined;
   if (name === undefined) {
     const n = FORBIDDEN_NAME.exec(message);
     name = n?.[1] !== undefined ? unquote(n[1]) : '';
   }
-  return { resource: m[1] ?? '', name, namespace: m[2] !== undefined ? unquote(m[2]) : '' };
+  return { resource: m[2] ?? '', name, namespace: m[3] !== undefined ? unquote(m[3]) : '' };
 }
 
 /**

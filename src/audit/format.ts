@@ -123,7 +123,7 @@ export function formatSummary(s: ImpersonationSummary, opts: FormatOptions): str
           formatCount(r.count),
           r.impersonator,
           r.attempted.resource,
-          r.attempted.name,
+          r.attempted.name === '' ? '(not logged)' : r.attempted.name,
           r.attempted.namespace,
           `${r.example.verb} ${r.example.resource}`,
           describeRange(r.timeRange),

@@ -111,6 +111,24 @@ describe('toAuditRecord', () => {
       },
     },
     {
+      name: 'refused by constrained impersonation (Kubernetes 1.37, impersonator without any legacy grant)',
+      given: refusal(
+        'pods is forbidden: User "cli-intruder" cannot impersonate-on:user-info:list resource "pods" in API group "" in the namespace "ns"',
+        { kind: 'pods' },
+      ),
+      expected: { kind: 'refused', attempted: { resource: 'user-info', name: '', namespace: '' } },
+    },
+    {
+      name: 'refused on the constrained identity check',
+      given: refusal(
+        'serviceaccounts "deployer" is forbidden: User "x" cannot impersonate:serviceaccount resource "serviceaccounts" in API group "authentication.k8s.io" in the namespace "ns"',
+      ),
+      expected: {
+        kind: 'refused',
+        attempted: { resource: 'serviceaccounts', name: 'deployer', namespace: 'ns' },
+      },
+    },
+    {
       name: 'refused group with a quote in its name',
       given: refusal(
         'groups "a\\"b" is forbidden: User "proxy" cannot impersonate resource "groups" in API group "" at the cluster scope',
