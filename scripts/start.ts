@@ -36,7 +36,7 @@ async function main(): Promise<number> {
         ? 'Starting the local control plane (--local)...\n'
         : 'No cluster configured: starting the local control plane...\n',
     );
-    cp = await ControlPlane.start();
+    cp = await ControlPlane.start({ crds: [join(repoRoot, 'crds')] });
     const info = cp.info!;
     const kubectl = (...a: string[]) => {
       const r = spawnSync(info.kubectl, ['--kubeconfig', info.adminKubeconfig, ...a], { encoding: 'utf8' });

@@ -124,6 +124,7 @@ export async function runOperator(
     if (!name) return;
     for (const peer of index.update(name, deleted ? undefined : obj)) controller.enqueue(peer);
     if (deleted) {
+      recent.forget(writeKey(KIND, undefined, name));
       metrics.forgetPolicy(name);
       controller.enqueue(name);
     } else if (!recent.isEcho(writeKey(KIND, undefined, name), obj, false)) controller.enqueue(name);
@@ -139,6 +140,8 @@ export async function runOperator(
       if (!policy) return;
       const key = writeKey(kind, obj.metadata?.namespace, obj.metadata?.name ?? '');
       if (recent.isEcho(key, obj, deleted)) return;
+      // Deleted by someone else: whatever we wrote before is gone, so the next reconcile recreates it.
+      if (deleted) recent.forget(key);
       controller.enqueue(policy);
     };
     informer.addHandler({

@@ -80,6 +80,11 @@ export class RecentWrites {
     return false;
   }
 
+  /** Forgets `key`: the informer saw the object deleted, which outranks any write we remember. */
+  forget(key: string): void {
+    this.entries.delete(key);
+  }
+
   /** The newer of the cached object and our own last write of it (undefined: absent). */
   observe<T>(key: string, cached: T | undefined): T | undefined {
     const entry = this.live(key);

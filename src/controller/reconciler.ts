@@ -301,8 +301,9 @@ export function createReconciler(deps: ReconcilerDeps) {
   }
 
   return async function reconcile(name: string): Promise<ReconcileResult> {
+    // We never create policies: absent from the cache means deleted, whatever we wrote to its status.
     const cached = policies.get(name);
-    const policy = recent.observe(writeKey(KIND, undefined, name), cached);
+    const policy = cached && recent.observe(writeKey(KIND, undefined, name), cached);
     if (!policy || !policy.metadata?.uid) return {}; // deleted: the garbage collector removes its children
     if (policy.metadata.deletionTimestamp) return {}; // being deleted: owned objects go with it
     const owner = { name, uid: policy.metadata.uid };

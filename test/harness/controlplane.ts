@@ -149,6 +149,11 @@ export interface StartOptions {
   log?: (msg: string) => void;
   /** Keep the work dir after stop (logs, audit log) for debugging. */
   keepWorkDir?: boolean;
+  /**
+   * Apply these CRD files/directories during start-up, before kube-controller-manager starts (its
+   * garbage collector otherwise learns about a new resource only on its 30s discovery resync).
+   */
+  crds?: string[];
 }
 
 export class ControlPlane {
@@ -173,7 +178,7 @@ export class ControlPlane {
       const workDir = await mkdtemp(join(tmpdir(), 'impop-cp-'));
       const cp = new ControlPlane(bins, workDir, log, opts.keepWorkDir ?? false);
       try {
-        await cp.boot();
+        await cp.boot(opts.crds ?? []);
         return cp;
       } catch (err) {
         lastError = err;
@@ -238,7 +243,7 @@ export class ControlPlane {
     this.watchdog.unref();
   }
 
-  private async boot(): Promise<void> {
+  private async boot(crds: readonly string[]): Promise<void> {
     const w = this.workDir;
     const pki = join(w, 'pki');
     await mkdir(pki, { recursive: true });
@@ -304,6 +309,21 @@ export class ControlPlane {
       120_000,
     );
 
+    this.info = {
+      server,
+      caFile: this.ca.certFile,
+      adminKubeconfig,
+      auditLogPath,
+      workDir: w,
+      version: KUBERNETES_VERSION,
+      binDir: dirname(this.bins.kubectl),
+      kubectl: this.bins.kubectl,
+      pids: [],
+    };
+    // CRDs before kube-controller-manager: its garbage collector then knows them from its first
+    // discovery instead of its next 30s resync.
+    for (const path of crds) await this.applyCrds(path);
+
     // kube-controller-manager: the garbage collector (owner references), namespace deletion, the
     // aggregated ClusterRoles (view/edit/admin have no rules without it) and the
     // default ServiceAccount per namespace; nothing else is needed by the operator's tests.
@@ -337,19 +357,31 @@ export class ControlPlane {
       throw new HarnessError(`kube-controller-manager exited during start-up:\n${tail}`);
     }
 
-    this.info = {
-      server,
-      caFile: this.ca.certFile,
-      adminKubeconfig,
-      auditLogPath,
-      workDir: w,
-      version: KUBERNETES_VERSION,
-      binDir: dirname(this.bins.kubectl),
-      kubectl: this.bins.kubectl,
-      pids: this.procs.map((p) => p.child.pid ?? 0),
-    };
+    this.info.pids = this.procs.map((p) => p.child.pid ?? 0);
     await writeFile(join(w, 'cluster-info.json'), JSON.stringify(this.info, null, 2));
     this.log(`control plane ${KUBERNETES_VERSION} ready at ${server} (work dir ${w})`);
+  }
+
+  /** Server-side applies CRDs with the matching kubectl and waits until they are Established. */
+  async applyCrds(path: string): Promise<void> {
+    const info = this.info!;
+    const run = (args: string[]) =>
+      new Promise<string>((resolvePromise, reject) => {
+        const child = spawn(info.kubectl, ['--kubeconfig', info.adminKubeconfig, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) =>
+          code === 0
+            ? resolvePromise(out)
+            : reject(new HarnessError(`kubectl ${args.join(' ')} failed: ${out}`)),
+        );
+      });
+    await run(['apply', '--server-side', '--force-conflicts', '-f', path]);
+    await run(['wait', '--for=condition=Established', '--timeout=60s', '-f', path]);
   }
 
   get infoPath(): string {

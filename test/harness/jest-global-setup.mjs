@@ -15,7 +15,10 @@ export default async function globalSetup() {
   }
   const { ControlPlane } = await import(compiled.href);
   const started = Date.now();
-  const cp = await ControlPlane.start({ keepWorkDir: process.env.IMPOP_KEEP_WORKDIR === '1' });
+  const cp = await ControlPlane.start({
+    keepWorkDir: process.env.IMPOP_KEEP_WORKDIR === '1',
+    crds: [new URL('../../crds', import.meta.url).pathname],
+  });
   globalThis.__IMPOP_CONTROL_PLANE__ = cp;
   process.env.IMPOP_CLUSTER_INFO = cp.infoPath;
   process.env.IMPOP_OWN_CLUSTER = '1';
