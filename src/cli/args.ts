@@ -5,7 +5,7 @@ import {
   DEFAULT_ALLOWED_SYSTEM_IDENTITIES,
   DEFAULT_DENIED_CLUSTER_ROLES,
   type CoreConfig,
-} from '../core/index.js';
+} from '../core/config.js';
 
 /** Exit codes shared by every subcommand. */
 export const EXIT_OK = 0;

@@ -2,7 +2,7 @@
 // doing what; with --policies, compares what happened with what the policies grant.
 import { StageDeduper } from '../audit/dedupe.js';
 import { formatBytes, formatCount, formatPolicyAudit, formatScan, formatSummary } from '../audit/format.js';
-import { PolicyUsage, type PolicyAudit } from '../audit/policy-match.js';
+import type { PolicyAudit, PolicyUsage } from '../audit/policy-match.js';
 import type { AuditRecord } from '../audit/event.js';
 import { InputError, readAuditLogs, type Progress, type ReadResult } from '../audit/reader.js';
 import { SummaryBuilder, type ImpersonationSummary } from '../audit/summary.js';
@@ -22,9 +22,7 @@ import {
   writeJson,
   type Io,
 } from './args.js';
-import { exitCodeOf, findingsOf, formatFindings, type CheckReport } from './check.js';
-import { loadPolicies } from './policy-files.js';
-import { decideAll } from './policy-set.js';
+import type { CheckReport } from './check.js';
 
 export const AUDIT_HELP = `Usage: kubectl-impersonation audit [options] <audit log files...>
 
@@ -153,6 +151,14 @@ export async function runAudit(args: string[], io: Io): Promise<number> {
   const config = coreConfig('audit', values);
   let usage: PolicyUsage | undefined;
   if (policyPaths !== undefined) {
+    // Only now: the schema and the core cost memory and start-up time a plain summary does not need.
+    const [{ exitCodeOf, findingsOf, formatFindings }, { loadPolicies }, { decideAll }, { PolicyUsage }] =
+      await Promise.all([
+        import('./check.js'),
+        import('./policy-files.js'),
+        import('./policy-set.js'),
+        import('../audit/policy-match.js'),
+      ]);
     const set = await loadPolicies(policyPaths, io.stdin);
     const decided = decideAll(set.policies, config);
     const findings = findingsOf(set, decided);

@@ -149,9 +149,11 @@ export function denialField(spec: ImpersonationPolicySpec, d: Denial): string {
 }
 
 function collisionMessage(c: Collision): string {
-  const own = c.roles.map((r) => `'${r}'`).join(' and ');
+  const quoted = c.roles.map((r) => `'${r}'`);
+  const own =
+    quoted.length > 2 ? `${quoted.slice(0, -1).join(', ')} and ${quoted.at(-1)}` : quoted.join(' and ');
   if (c.scope === 'WithinPolicy') {
-    return `roles ${own} all map to group '${c.group}': the group is not provisioned (fail closed). Rename the roles so each group comes from one role name.`;
+    return `roles ${own} ${quoted.length > 2 ? 'all map' : 'both map'} to group '${c.group}': the group is not provisioned (fail closed). Rename the roles so each group comes from one role name.`;
   }
   const others = (c.otherPolicies ?? []).map((o) => `'${o.role}' in policy ${o.policy}`).join(', ');
   return `role ${own} maps to group '${c.group}', and so does ${others}: the group is not provisioned in any of these policies (fail closed). Use one spelling of the role name everywhere.`;
@@ -295,12 +297,10 @@ export function formatFindings(report: CheckReport): string[] {
     out.push(`      ${f.code}${f.reason ? ` (${f.reason})` : ''}: ${f.message}`);
   }
   if (report.skipped.length > 0) {
-    out.push(
-      `Skipped ${report.skipped.length} document(s) of other kinds: ${report.skipped
-        .slice(0, 5)
-        .map((s) => `${s.kind}${s.name ? ` ${s.name}` : ''} (${location(s)})`)
-        .join(', ')}${report.skipped.length > 5 ? ', ...' : ''}`,
-    );
+    const kinds = new Map<string, number>();
+    for (const d of report.skipped) kinds.set(d.kind, (kinds.get(d.kind) ?? 0) + 1);
+    const listed = [...kinds].map(([kind, n]) => `${n} ${kind}`).join(', ');
+    out.push(`Skipped ${report.skipped.length} document(s) that are not ImpersonationPolicies: ${listed}.`);
   }
   const invalid = new Set(
     report.findings

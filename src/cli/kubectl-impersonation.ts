@@ -4,9 +4,6 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, EXIT_OK, EXIT_UNUSABLE, processIo, UsageError, type Io } from './args.js';
-import { runAudit } from './audit.js';
-import { runCheck } from './check.js';
-import { runRender } from './render.js';
 
 export const MAIN_HELP = `Usage: kubectl-impersonation <command> [options]
        kubectl impersonation <command> [options]      (as a kubectl plugin)
@@ -25,27 +22,32 @@ Exit status: 0 clean, 1 findings, 2 unusable input or bad usage.
 
 type Command = (args: string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  render: runRender,
-  check: runCheck,
-  audit: runAudit,
+// Loaded on demand: `audit` over a large log should not pay for the schema and the core it does
+// not use (without --policies).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  render: async () => (await import('./render.js')).runRender,
+  check: async () => (await import('./check.js')).runCheck,
+  audit: async () => (await import('./audit.js')).runAudit,
 };
 
 export async function main(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const sub = name === 'help' ? rest[0] : undefined;
-    if (sub !== undefined && COMMANDS[sub]) return COMMANDS[sub](['--help'], io);
+    const load = sub === undefined ? undefined : COMMANDS[sub];
+    if (load) return (await load())(['--help'], io);
     io.stdout.write(MAIN_HELP);
     return name === undefined ? EXIT_UNUSABLE : EXIT_OK;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     io.stderr.write(`error: unknown command "${name}"\n\n${MAIN_HELP}`);
     return EXIT_UNUSABLE;
   }
   try {
-    return await command(rest, io);
+    return await (
+      await load()
+    )(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(

@@ -125,9 +125,16 @@ spec:
     expect(out).toContain(
       `ERROR ${fixture('collisions.yaml')}:12 (document 1) policy colliding: spec.roles[0].name\n`,
     );
-    expect(out).toContain("      Collision: roles 'MyRole' and 'myrole' all map to group 'myrole'");
+    expect(out).toContain("      Collision: roles 'MyRole' and 'myrole' both map to group 'myrole'");
     expect(out).toContain(`WARN  ${fixture('collisions.yaml')}:31 (document 2) policy other: spec.targets\n`);
     expect(out).toMatch(/Checked 2 policies in 1 file\(s\): 6 error\(s\), 1 warning\(s\)\.\n$/);
+  });
+
+  it('summarizes documents of other kinds in one line', async () => {
+    const c = capture();
+    expect(await main(['check', fixture('invalid.yaml')], c.io)).toBe(1);
+    expect(c.stdout()).toContain('Skipped 1 document(s) that are not ImpersonationPolicies: 1 ConfigMap.\n');
+    expect(c.stdout()).toContain('Checked 1 policy (1 invalid) in 1 file(s): 3 error(s), 0 warning(s).');
   });
 
   it('reads policies from stdin', async () => {
