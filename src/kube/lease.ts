@@ -264,8 +264,11 @@ export class LeaderElector {
         leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
         renewTime: microTime(now),
         acquireTime: taking || !spec.acquireTime ? microTime(now) : spec.acquireTime,
+        // As client-go: every change of holder of an existing lease counts, also taking a released one.
         leaseTransitions:
-          taking && spec.holderIdentity ? (spec.leaseTransitions ?? 0) + 1 : (spec.leaseTransitions ?? 0),
+          taking && lease.metadata?.resourceVersion
+            ? (spec.leaseTransitions ?? 0) + 1
+            : (spec.leaseTransitions ?? 0),
       },
     };
   }

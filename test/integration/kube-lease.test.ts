@@ -1,0 +1,149 @@
+// Leader election on a real Lease: the API server's optimistic concurrency decides who wins.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { KubeClient } from '../../src/kube/client.js';
+import { LeaderElector, type Lease } from '../../src/kube/lease.js';
+import { LEASES } from '../../src/kube/resources.js';
+import { adminKubeConfig } from '../harness/identities.js';
+import { clusterInfo } from '../harness/cluster-info.js';
+import { adminClient, eventually, kubeConfigVia, suffix, TcpProxy } from './kube-support.js';
+
+const id = suffix();
+const NAMESPACE = 'default';
+const FAST = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 400 };
+
+/** Records leadership transitions and checks that two candidates never lead at the same time. */
+class Timeline {
+  readonly events: string[] = [];
+  private readonly leading = new Set<string>();
+  overlap = false;
+  callbacks(identity: string) {
+    return {
+      onStartedLeading: () => {
+        if (this.leading.size > 0) this.overlap = true;
+        this.leading.add(identity);
+        this.events.push(`${identity} started`);
+      },
+      onStoppedLeading: () => {
+        this.leading.delete(identity);
+        this.events.push(`${identity} stopped`);
+      },
+    };
+  }
+  get leaders(): string[] {
+    return [...this.leading];
+  }
+}
+
+describe('LeaderElector against the API server', () => {
+  let admin: KubeClient;
+  const leases: string[] = [];
+  /** Stopped after each test even when it fails, so no renew loop outlives its test. */
+  const electors: LeaderElector[] = [];
+
+  beforeAll(async () => {
+    admin = await adminClient();
+  });
+  afterEach(async () => {
+    await Promise.all(electors.splice(0).map((e) => e.stop()));
+  });
+  afterAll(async () => {
+    for (const name of leases) await admin.remove(LEASES, name, { namespace: NAMESPACE });
+    admin.close();
+  });
+
+  it('two candidates: exactly one leads; stopping it releases the lease and the other takes over quickly', async () => {
+    const name = `kube-lease-${id}-a`;
+    leases.push(name);
+    const t = new Timeline();
+    const make = (identity: string) =>
+      new LeaderElector({
+        client: admin,
+        name,
+        namespace: NAMESPACE,
+        identity,
+        ...FAST,
+        ...t.callbacks(identity),
+      });
+    const one = make('one');
+    const two = make('two');
+    electors.push(one, two);
+    one.start();
+    await eventually(() => one.isLeader(), 10_000, 'the first candidate to lead');
+    two.start();
+    // Several renew periods: the leader keeps the lease, the other stays a candidate.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(t.leaders).toEqual(['one']);
+    expect(two.isLeader()).toBe(false);
+    expect(two.leader).toBe('one');
+
+    const lease = await admin.get<Lease>(LEASES, name, { namespace: NAMESPACE });
+    expect(lease.spec).toMatchObject({ holderIdentity: 'one', leaseDurationSeconds: 3 });
+
+    const stoppedAt = Date.now();
+    await one.stop();
+    const released = await admin.get<Lease>(LEASES, name, { namespace: NAMESPACE });
+    expect(released.spec?.holderIdentity ?? '').toBe('');
+    expect(released.spec?.leaseDurationSeconds).toBe(1);
+    await eventually(() => two.isLeader(), 5000, 'the second candidate to take over');
+    // Released, so the standby does not wait out the 3s lease: it takes over at its next retry.
+    expect(Date.now() - stoppedAt).toBeLessThan(FAST.leaseDurationMs);
+    const taken = await admin.get<Lease>(LEASES, name, { namespace: NAMESPACE });
+    expect(taken.spec).toMatchObject({ holderIdentity: 'two', leaseTransitions: 1 });
+    await two.stop();
+    expect(t.overlap).toBe(false);
+    expect(t.events).toEqual(['one started', 'one stopped', 'two started', 'two stopped']);
+  });
+
+  it('a leader cut off from the API server steps down after renewDeadline, before the standby takes over', async () => {
+    const name = `kube-lease-${id}-b`;
+    leases.push(name);
+    const t = new Timeline();
+    const proxy = await TcpProxy.start(clusterInfo().server);
+    const isolated = await KubeClient.fromKubeConfig(kubeConfigVia(adminKubeConfig(), proxy.url), {
+      requestTimeoutMs: 1000,
+    });
+    const times: Record<string, number> = {};
+    const leader = new LeaderElector({
+      client: isolated,
+      name,
+      namespace: NAMESPACE,
+      identity: 'isolated',
+      ...FAST,
+      ...t.callbacks('isolated'),
+      onStoppedLeading: () => {
+        times.stepDown = Date.now();
+        t.callbacks('isolated').onStoppedLeading();
+      },
+    });
+    const standby = new LeaderElector({
+      client: admin,
+      name,
+      namespace: NAMESPACE,
+      identity: 'standby',
+      ...FAST,
+      ...t.callbacks('standby'),
+      onStartedLeading: () => {
+        times.takeOver = Date.now();
+        t.callbacks('standby').onStartedLeading();
+      },
+    });
+    electors.push(standby, leader);
+    try {
+      leader.start();
+      await eventually(() => leader.isLeader(), 10_000, 'the isolated candidate to lead');
+      standby.start();
+      await new Promise((r) => setTimeout(r, 1000));
+      await proxy.pause();
+      times.cut = Date.now();
+      await eventually(() => standby.isLeader(), 15_000, 'the standby to take over');
+      expect(times.stepDown).toBeDefined();
+      expect(times.stepDown!).toBeLessThan(times.takeOver!);
+      expect(t.overlap).toBe(false);
+    } finally {
+      await standby.stop();
+      await leader.stop();
+      isolated.close();
+      await proxy.close();
+    }
+  });
+});
