@@ -44,6 +44,7 @@ Options:
                           impersonations no policy allows and grants that were never used (see below).
       --no-progress       No progress line on stderr (it is only shown when stderr is a terminal).
   -h, --help              This help.
+
 ${CONFIG_HELP}
 
 How requests are counted:
@@ -52,7 +53,10 @@ How requests are counted:
   "allowed"/"forbidden" is the authorization decision for the impersonated request (the
   authorization.k8s.io/decision annotation, else HTTP 403 = forbidden). A request whose
   impersonation itself was refused has no impersonatedUser in the log: it is listed under
-  "Refused impersonations" with the user, group or service account it tried to assume.
+  "Refused impersonations" with the user, group or service account it tried to assume. (Since
+  Kubernetes 1.35, constrained impersonation: an impersonator with no impersonate grant at all is
+  refused on "impersonate-on:<mode>:<verb>"; the log then names the mode, e.g. user-info, but
+  not the identity: shown as "(not logged)".)
   Lines that do not contain the word "impersonate" are skipped without being decoded.
 
 With --policies:
@@ -64,8 +68,9 @@ With --policies:
   was asked for). Reported:
   - impersonations no policy allows: they succeeded, so RBAC outside these policies granted them;
   - refused impersonations that a policy grants (not provisioned, or held back);
-  - grants never used: impersonation grants, and role-group bindings whose use the log shows
-    through the authorizer's reason annotation (RBAC: allowed by ClusterRoleBinding "...").
+  - grants never used: impersonation grants (except system:authenticated, whose use the log
+    cannot show), and role-group bindings, whose use the log shows through the authorizer's
+    reason annotation (RBAC: allowed by ClusterRoleBinding "...").
 
 Exit status:
   0  summary printed (also when nothing was found)

@@ -40,8 +40,9 @@ Arguments:
 
 Options:
   -o, --output text|json  Output format (default text).
-${CONFIG_HELP}
   -h, --help              This help.
+
+${CONFIG_HELP}
 
 Exit status:
   0  every policy would provision completely (warnings allowed)

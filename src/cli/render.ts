@@ -42,8 +42,9 @@ Arguments:
 Options:
   -o, --output yaml|json    yaml (default): one document per object; json: a v1 List.
       --owner-uid NAME=UID  uid of policy NAME for ownerReferences (repeatable, comma-separated).
-${CONFIG_HELP}
   -h, --help                This help.
+
+${CONFIG_HELP}
 
 Exit status:
   0  rendered (warnings about held-back parts go to stderr)
