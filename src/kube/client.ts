@@ -236,7 +236,8 @@ export class KubeClient {
     this.basePath = url.pathname.replace(/\/+$/, '');
     const maxSockets = opts.maxSockets ?? 32;
     const base: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' };
-    const pooled: http.AgentOptions = { ...base, maxSockets, maxFreeSockets: maxSockets };
+    // Idle pooled sockets are closed before the API server's own idle timeout (90s) can race a reuse.
+    const pooled: http.AgentOptions = { ...base, maxSockets, maxFreeSockets: maxSockets, timeout: 60_000 };
     this.agent = secure ? new https.Agent({ ...pooled, ...tls }) : new http.Agent(pooled);
     this.watchAgent = secure ? new https.Agent({ ...base, ...tls }) : new http.Agent(base);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
@@ -432,13 +433,13 @@ export class KubeClient {
     try {
       for await (const chunk of res as AsyncIterable<string>) {
         pending += chunk;
-        let nl = pending.indexOf('\n');
-        while (nl >= 0) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
+        let start = 0;
+        for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
+          const line = pending.slice(start, nl);
+          start = nl + 1;
           if (line.trim() !== '') yield parseWatchLine<T>(line, path);
-          nl = pending.indexOf('\n');
         }
+        pending = start === 0 ? pending : pending.slice(start);
       }
       if (pending.trim() !== '') yield parseWatchLine<T>(pending, path);
     } catch (err) {
@@ -508,8 +509,20 @@ export class KubeClient {
   /** Sends a request and returns the 2xx response; retries 429 (and one 401 after a token refresh). */
   private async send(req: RawRequest): Promise<IncomingMessage> {
     let refreshedAuth = false;
+    let retriedStaleSocket = false;
     for (let attempt = 0; ; attempt++) {
-      const res = await this.once(req, await this.credentials.current());
+      let res: IncomingMessage;
+      try {
+        res = await this.once(req, await this.credentials.current());
+      } catch (err) {
+        // The server closed an idle keep-alive connection just as we reused it: the request never
+        // reached it, so sending it once more on a fresh connection is safe (node's documented remedy).
+        if (err instanceof StaleSocketError && !retriedStaleSocket) {
+          retriedStaleSocket = true;
+          continue;
+        }
+        throw err;
+      }
       const code = res.statusCode ?? 0;
       if (code >= 200 && code < 300) return res;
       const body = await readBody(res).catch(() => '');
@@ -586,10 +599,12 @@ export class KubeClient {
       if (req.watchIdleMs !== undefined) {
         r.setTimeout(req.watchIdleMs, () => r.destroy(new Error(`watch idle for ${req.watchIdleMs}ms`)));
       }
-      r.on('error', (err) => {
+      r.on('error', (err: NodeJS.ErrnoException) => {
         observe(0);
         if (req.signal?.aborted) reject(req.signal.reason as Error);
-        else if (isAbort(err))
+        else if (r.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          reject(new StaleSocketError(req.verb, req.path, err));
+        } else if (isAbort(err))
           reject(new KubeConnectionError(req.verb, req.path, new Error('request timed out')));
         else reject(new KubeConnectionError(req.verb, req.path, err));
       });
@@ -597,6 +612,8 @@ export class KubeClient {
     });
   }
 }
+
+class StaleSocketError extends KubeConnectionError {}
 
 function requireName(obj: KubeObject): string {
   const name = obj.metadata?.name;

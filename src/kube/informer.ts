@@ -67,7 +67,10 @@ export interface InformerOptions<T> {
   /** Watch timeouts are drawn at random from [min, 2*min) so watches do not all restart together. Default 300. */
   minWatchTimeoutSeconds?: number;
   backoff?: BackoffOptions;
-  /** Runs on every object as it arrives (after managedFields are dropped), e.g. to drop more fields. */
+  /**
+   * Runs on every object as it arrives, e.g. to drop more fields. managedFields and kubectl's
+   * last-applied-configuration annotation are always dropped before (they can double an object's size).
+   */
   transform?: (obj: T) => T;
   indexers?: Record<string, IndexFunc<T>>;
   log?: Logger | undefined;
@@ -98,6 +101,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /** A watch that ran this long, or delivered an event, proves the connection healthy again. */
 const HEALTHY_WATCH_MS = 10_000;
@@ -292,7 +297,13 @@ export class Informer<T extends KubeObject> {
   }
 
   private ingest(obj: T): T {
-    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+    const meta = obj.metadata;
+    if (meta?.managedFields) delete meta.managedFields;
+    // `kubectl apply` keeps a second copy of the whole object here; nothing in a controller reads it.
+    if (meta?.annotations?.[LAST_APPLIED]) {
+      delete meta.annotations[LAST_APPLIED];
+      if (Object.keys(meta.annotations).length === 0) delete meta.annotations;
+    }
     return this.opts.transform ? this.opts.transform(obj) : obj;
   }
 

@@ -121,12 +121,24 @@ describe('Informer', () => {
     return { informer, log: r.log };
   }
 
-  it('lists page by page, restores kind/apiVersion, drops managedFields, then reports synced', async () => {
+  it('lists page by page, restores kind/apiVersion, drops managedFields and last-applied, then syncs', async () => {
     const source = new ScriptedSource();
     source.objects = [
       mk('a', '1', { metadata: { name: 'a', resourceVersion: '1', managedFields: [{ manager: 'x' }] } }),
-      mk('b', '2'),
-      mk('c', '3'),
+      mk('b', '2', {
+        metadata: {
+          name: 'b',
+          resourceVersion: '2',
+          annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"a":"copy"}', keep: 'me' },
+        },
+      }),
+      mk('c', '3', {
+        metadata: {
+          name: 'c',
+          resourceVersion: '3',
+          annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+        },
+      }),
     ];
     const { informer: inf, log } = start(source);
     expect(inf.hasSynced()).toBe(false);
@@ -137,6 +149,8 @@ describe('Informer', () => {
     expect(a.kind).toBe('Thing');
     expect(a.apiVersion).toBe('v1');
     expect(a.metadata?.managedFields).toBeUndefined();
+    expect(inf.cache.get('b')?.metadata?.annotations).toEqual({ keep: 'me' });
+    expect(inf.cache.get('c')?.metadata?.annotations).toBeUndefined();
     expect(inf.cache.size).toBe(3);
     await tick();
     expect(source.stream.resourceVersion).toBe('10');
