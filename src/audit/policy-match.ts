@@ -280,7 +280,7 @@ export class PolicyUsage {
     if (!acc) {
       acc = {
         impersonator: rec.impersonator.username,
-        target: rec.target,
+        target: { ...rec.target, groups: [...rec.target.groups].sort() },
         missing: verdict.missing,
         requests: 0,
       };
