@@ -42,7 +42,11 @@ export async function runOperator(
   const metrics = new Metrics();
   const health = new Health();
   const identity = config.leaderElection.identity ?? defaultIdentity();
-  const client = await KubeClient.fromKubeConfig(kc, { onRequest: metrics.requestObserver() });
+  // The identity in the User-Agent tells replicas apart in the API server's audit log.
+  const client = await KubeClient.fromKubeConfig(kc, {
+    onRequest: metrics.requestObserver(),
+    userAgent: `impersonation-operator (${identity})`,
+  });
   const informerObserver = metrics.informerObserver?.();
 
   const policies = createInformer<PolicyObject>(client, IMPERSONATION_POLICIES, {

@@ -388,12 +388,15 @@ export class ControlPlane {
     return join(this.workDir, 'cluster-info.json');
   }
 
-  /** Restarts kube-apiserver in place (same flags and port), for fault-injection tests. */
+  /**
+   * Restarts kube-apiserver in place (same flags and port), for fault-injection tests. It is killed
+   * (a crash), not terminated: a graceful kube-apiserver shutdown drains for up to a minute.
+   */
   async restartApiserver(downtimeMs = 1000): Promise<void> {
     const proc = this.procs.find((p) => p.name === 'kube-apiserver');
     if (!proc || !this.info || !this.ca) throw new HarnessError('control plane not running');
     const args = proc.child.spawnargs.slice(1);
-    proc.child.kill('SIGTERM');
+    proc.child.kill('SIGKILL');
     await proc.exited;
     this.procs = this.procs.filter((p) => p !== proc);
     await new Promise((r) => setTimeout(r, downtimeMs));
