@@ -45,6 +45,7 @@ const sre = { role: `SRE On Call ${s}`, group: `sre-on-call-${s}` };
 const clean = { role: `Clean ${s}`, group: `clean-${s}` };
 const changeA = { role: `Team A ${s}`, group: `team-a-${s}` };
 const changeB = { role: `Team B ${s}`, group: `team-b-${s}` };
+const cross = { x: `Cross Role ${s}`, y: `cross role ${s}`, group: `cross-role-${s}` };
 const RESYNC_MS = 2000;
 
 const names = {
@@ -54,7 +55,24 @@ const names = {
   conflict: `ctl-conflict-${s}`,
   change: `ctl-change-${s}`,
   offline: `ctl-offline-${s}`,
+  crossX: `ctl-cross-x-${s}`,
+  crossY: `ctl-cross-y-${s}`,
 };
+
+interface EventObject {
+  reason: string;
+  type: string;
+  note: string;
+  reportingController: string;
+  regarding: { name: string; uid: string };
+}
+/** events.k8s.io Events the operator wrote about a policy (cluster-scoped objects' Events live in default). */
+async function eventsAbout(policyName: string): Promise<EventObject[]> {
+  const res = await adminRequest('GET', '/apis/events.k8s.io/v1/namespaces/default/events');
+  return (res.json() as { items: EventObject[] }).items.filter(
+    (e) => e.regarding.name === policyName && e.reportingController === 'impersonation-operator',
+  );
+}
 
 const message = (body: string) => (JSON.parse(body) as { message?: string }).message ?? body;
 const groupSubjects = (o: RbacObject) =>
@@ -85,7 +103,7 @@ describe('operator (integration)', () => {
     rbac = await installOperatorRbac({
       impersonate: {
         users: Object.values(users),
-        groups: [sre.group, clean.group, changeA.group, changeB.group],
+        groups: [sre.group, clean.group, changeA.group, changeB.group, cross.group],
         serviceAccounts: [{ namespace: ns.my, name: 'deployer' }],
       },
       bindableClusterRoles: [podReader, cmReader],
@@ -158,6 +176,12 @@ describe('operator (integration)', () => {
     expect(event.user.username).toBe(proxyUser);
     expect(event.impersonatedUser?.username).toBe(users.alice);
     expect(event.impersonatedUser?.groups).toContain(sre.group);
+
+    const applied = await eventually('an Applied Event', async () =>
+      (await eventsAbout(names.proxy)).find((e) => e.reason === 'Applied'),
+    );
+    expect(applied.type).toBe('Normal');
+    expect(applied.regarding.uid).toBe(p.metadata.uid);
 
     // Exactly one impersonator ClusterRole, every rule named and impersonate-only.
     const objects = await generatedObjects(names.proxy);
@@ -451,6 +475,55 @@ describe('operator (integration)', () => {
       async () => (await generatedObjects(names.change)).length === 0,
       60_000,
     );
+  });
+
+  it('cross-policy collision: both policies hold the group back; removing one releases it in the other', async () => {
+    const crossSpec = (role: string) => ({
+      impersonators: [{ kind: 'User', name: proxyUser }],
+      targets: { users: [users.alice] },
+      roles: [{ name: role, clusterRoles: [podReader] }],
+    });
+    const bound = async (name: string) =>
+      (await generatedObjects(name)).filter((o) => groupSubjects(o).includes(cross.group)).length;
+    await applyPolicy(policy(names.crossX, crossSpec(cross.x)));
+    await waitForPolicy(names.crossX, isReady, 'Ready=True');
+    expect(await bound(names.crossX)).toBe(1);
+
+    await applyPolicy(policy(names.crossY, crossSpec(cross.y)));
+    const across = (p: PolicyObject) =>
+      (p.status?.collisions ?? []).filter((c) => c.scope === 'AcrossPolicies');
+    const y = await waitForPolicy(
+      names.crossY,
+      (p) => isObserved(p) && across(p).length > 0,
+      'an AcrossPolicies collision',
+    );
+    expect(across(y)).toEqual([
+      expect.objectContaining({
+        group: cross.group,
+        roles: [cross.y],
+        otherPolicies: [{ policy: names.crossX, role: cross.x }],
+      }),
+    ]);
+    // The policy that was there first is requeued and fails closed too.
+    await waitForPolicy(
+      names.crossX,
+      (p) => across(p).length > 0,
+      'the collision reported in the first policy',
+    );
+    await eventually(
+      'the group binding of the first policy to be pruned',
+      async () => (await bound(names.crossX)) === 0,
+    );
+    expect(await bound(names.crossY)).toBe(0);
+
+    await deletePolicy(names.crossY);
+    await waitForPolicy(
+      names.crossX,
+      (p) => isReady(p) && across(p).length === 0,
+      'Ready again without the collision',
+    );
+    await eventually('the group binding to be restored', async () => (await bound(names.crossX)) === 1);
+    await deletePolicy(names.crossX);
   });
 
   it('idle: after Ready, several resync periods pass with zero writes by the operator', async () => {
