@@ -1,18 +1,24 @@
-// The one HTTP client for the API server: JSON over node:https with keep-alive, with the credentials
-// taken from a client-node `KubeConfig`.
+// The one HTTP client for the API server: JSON over node:https with keep-alive.
 //
 // Why not client-node's typed APIs: in 2.x every typed call runs `applySecurityAuthentication`, which
 // re-reads certificate files synchronously and builds a new undici dispatcher (a new TLS connection)
 // per request; its responses are deserialized into model classes (Date objects, renamed fields) that
-// cost CPU and memory, and server-side apply / `/status` merge patches need per-call content-type
-// overrides. Here the TLS material is loaded once into one keep-alive agent, bodies stay plain JSON,
-// watches are streamed line by line, and every request reports verb/resource/code/duration to an
-// observer (Prometheus) so the operator's API-server cost is measurable. The benchmark's baseline
-// writer uses this same client, so the comparison is on the same HTTP stack.
+// cost CPU and memory; server-side apply and `/status` merge patches need per-call content-type
+// overrides; and importing it costs ~90 MB of RSS (see credentials.ts). Here the TLS material is loaded
+// once into one keep-alive agent, bodies stay plain JSON, watches are streamed line by line on their
+// own agent, and every request reports verb/resource/code/duration to an observer (Prometheus) so the
+// operator's API-server cost is measurable. HTTP/1.1, no response compression (a loss on loopback and
+// in-cluster). The benchmark's baseline writer uses this same client: same HTTP stack.
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import {
+  credentialsFromKubeConfig,
+  loadCredentials,
+  type AuthHeaders,
+  type ClusterCredentials,
+} from './credentials.js';
 import { KubeApiError, KubeConnectionError, type ApiStatus } from './errors.js';
 import { apiVersionOf, resourcePath, type ResourceRef } from './resources.js';
 import type { KubeObject, ObjectList, WatchEvent } from './types.js';
@@ -100,72 +106,6 @@ interface RawRequest {
   watchIdleMs?: number;
 }
 
-type Headers = Record<string, string>;
-
-interface TlsMaterial {
-  ca?: Buffer | string | undefined;
-  cert?: Buffer | string | undefined;
-  key?: Buffer | string | undefined;
-  pfx?: Buffer | string | undefined;
-  passphrase?: string | undefined;
-  rejectUnauthorized?: boolean | undefined;
-  servername?: string | undefined;
-}
-
-/** Resolves credentials from the KubeConfig; tokens from exec/auth providers are refreshed every minute. */
-class Credentials {
-  private headers: Headers = {};
-  private fetchedAt = 0;
-  private refreshing: Promise<Headers> | undefined;
-
-  constructor(
-    private readonly kc: KubeConfig,
-    readonly dynamic: boolean,
-  ) {}
-
-  static async load(kc: KubeConfig): Promise<{ credentials: Credentials; tls: TlsMaterial }> {
-    const user = kc.getCurrentUser();
-    const dynamic = Boolean(user?.exec || user?.authProvider);
-    const credentials = new Credentials(kc, dynamic);
-    const opts = await credentials.fetch();
-    return { credentials, tls: opts.tls };
-  }
-
-  async current(): Promise<Headers> {
-    if (this.dynamic && Date.now() - this.fetchedAt > 60_000) await this.refresh();
-    return this.headers;
-  }
-
-  async refresh(): Promise<Headers> {
-    this.refreshing ??= this.fetch()
-      .then((r) => r.headers)
-      .finally(() => (this.refreshing = undefined));
-    return this.refreshing;
-  }
-
-  private async fetch(): Promise<{ headers: Headers; tls: TlsMaterial }> {
-    const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    const headers: Headers = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) {
-      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
-    }
-    if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-    this.headers = headers;
-    this.fetchedAt = Date.now();
-    const tls: TlsMaterial = {
-      ca: opts.ca as Buffer | undefined,
-      cert: opts.cert as Buffer | undefined,
-      key: opts.key as Buffer | undefined,
-      pfx: opts.pfx as Buffer | undefined,
-      passphrase: opts.passphrase,
-      rejectUnauthorized: opts.rejectUnauthorized,
-      servername: opts.servername ?? undefined,
-    };
-    return { headers, tls };
-  }
-}
-
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
@@ -222,13 +162,16 @@ export class KubeClient {
   readonly fieldManager: string;
   private readonly onRequest: RequestObserver | undefined;
 
-  private constructor(
-    readonly server: string,
-    tls: TlsMaterial,
-    private readonly credentials: Credentials,
-    opts: KubeClientOptions,
+  readonly server: string;
+
+  /** A client for these credentials (no I/O: connections open on the first request). */
+  constructor(
+    private readonly credentials: ClusterCredentials,
+    opts: KubeClientOptions = {},
   ) {
-    const url = new URL(server);
+    this.server = credentials.server;
+    const tls = credentials.tls;
+    const url = new URL(credentials.server);
     const secure = url.protocol === 'https:';
     this.transport = secure ? https : http;
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -248,15 +191,20 @@ export class KubeClient {
     this.onRequest = opts.onRequest;
   }
 
-  /** Loads TLS material and credentials once; the KubeConfig must have a current cluster. */
+  /**
+   * Connects with `kubeconfig` (or KUBECONFIG, ~/.kube/config, in-cluster) without loading client-node;
+   * see credentials.ts.
+   */
+  static async connect(
+    where: { kubeconfig?: string | undefined; context?: string | undefined } = {},
+    opts: KubeClientOptions = {},
+  ): Promise<KubeClient> {
+    return new KubeClient(await loadCredentials(where), opts);
+  }
+
+  /** Uses a loaded client-node KubeConfig (its current context) for credentials. */
   static async fromKubeConfig(kc: KubeConfig, opts: KubeClientOptions = {}): Promise<KubeClient> {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster (check the current context)');
-    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) {
-      throw new Error(`refusing plain HTTP to ${cluster.server}: set insecure-skip-tls-verify to allow it`);
-    }
-    const { credentials, tls } = await Credentials.load(kc);
-    return new KubeClient(cluster.server, tls, credentials, opts);
+    return new KubeClient(await credentialsFromKubeConfig(kc), opts);
   }
 
   /** Closes idle keep-alive connections; in-flight requests finish or fail. */
@@ -513,7 +461,7 @@ export class KubeClient {
     for (let attempt = 0; ; attempt++) {
       let res: IncomingMessage;
       try {
-        res = await this.once(req, await this.credentials.current());
+        res = await this.once(req, await this.credentials.headers());
       } catch (err) {
         // The server closed an idle keep-alive connection just as we reused it: the request never
         // reached it, so sending it once more on a fresh connection is safe (node's documented remedy).
@@ -534,9 +482,8 @@ export class KubeClient {
         retryAfterMs: retryAfterHeader(res),
         body,
       });
-      if (code === 401 && this.credentials.dynamic && !refreshedAuth) {
+      if (code === 401 && !refreshedAuth && (await this.credentials.invalidate())) {
         refreshedAuth = true;
-        await this.credentials.refresh();
         continue;
       }
       // A 429 was rejected before it did anything, so retrying is safe for every verb.
@@ -551,11 +498,11 @@ export class KubeClient {
     }
   }
 
-  private once(req: RawRequest, auth: Headers): Promise<IncomingMessage> {
+  private once(req: RawRequest, auth: AuthHeaders): Promise<IncomingMessage> {
     const started = performance.now();
     const qs = req.query?.toString();
     const fullPath = `${this.basePath}${req.path}${qs ? `?${qs}` : ''}`;
-    const headers: Record<string, string | number> = {
+    const headers: Record<string, string | string[] | number> = {
       ...auth,
       Accept: 'application/json',
       'User-Agent': this.userAgent,

@@ -1,13 +1,12 @@
-// Finding the cluster: an explicit kubeconfig, else KUBECONFIG / ~/.kube/config, else the in-cluster
-// service account; and telling the caller when there is none (so `npm start` can offer a local one).
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+// A client-node KubeConfig from an explicit kubeconfig, else KUBECONFIG / ~/.kube/config, else the
+// in-cluster service account. For tools and tests that want client-node; importing this module loads
+// client-node (~90 MB RSS), so the operator itself connects with `KubeClient.connect` (credentials.ts).
 import { KubeConfig } from '@kubernetes/client-node';
+import { credentialSource, type CredentialSource } from './credentials.js';
 
-const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export { inClusterNamespace } from './credentials.js';
 
-export type KubeConfigSource = 'file' | 'KUBECONFIG' | 'home' | 'in-cluster';
+export type KubeConfigSource = Exclude<CredentialSource, 'client-node'>;
 
 export interface LoadedKubeConfig {
   kubeConfig: KubeConfig;
@@ -19,11 +18,7 @@ export function kubeConfigSource(
   kubeconfig?: string,
   env: Record<string, string | undefined> = process.env,
 ): KubeConfigSource | undefined {
-  if (kubeconfig) return 'file';
-  if (env.KUBECONFIG) return 'KUBECONFIG';
-  if (existsSync(join(env.HOME ?? homedir(), '.kube', 'config'))) return 'home';
-  if (env.KUBERNETES_SERVICE_HOST && existsSync(join(SA_DIR, 'token'))) return 'in-cluster';
-  return undefined;
+  return credentialSource(kubeconfig, env) as KubeConfigSource | undefined;
 }
 
 /**
@@ -49,13 +44,4 @@ export function loadKubeConfig(
   if (!kc.getCurrentCluster())
     throw new Error('the kubeconfig has no current cluster (check current-context)');
   return { kubeConfig: kc, source };
-}
-
-/** The namespace the operator's pod runs in, if it runs in a cluster. */
-export function inClusterNamespace(): string | undefined {
-  try {
-    return readFileSync(join(SA_DIR, 'namespace'), 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -6,7 +6,8 @@ import { KubeApiError, isConflict, isForbidden, isNotFound } from '../../src/kub
 import { CLUSTER_ROLES, CUSTOM_RESOURCE_DEFINITIONS, type ResourceRef } from '../../src/kube/resources.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { KubeClient as Client } from '../../src/kube/client.js';
-import { kubeConfigFor } from '../harness/identities.js';
+import { clusterInfo } from '../harness/cluster-info.js';
+import { kubeConfigFor, serviceAccountKubeconfig } from '../harness/identities.js';
 import { adminClient, eventually, suffix } from './kube-support.js';
 
 interface ClusterRole extends KubeObject {
@@ -184,6 +185,44 @@ describe('KubeClient against the API server', () => {
       .catch((e: unknown) => e);
     expect(isConflict(stale)).toBe(true);
     await client.remove(WIDGETS, 'w');
+  });
+
+  it('connects without client-node from kubeconfig files: client certificate and service-account token', async () => {
+    const whoami = async (c: KubeClient): Promise<{ username?: string; groups?: string[] }> => {
+      const review = await c.request<{ status: { userInfo: { username?: string; groups?: string[] } } }>({
+        verb: 'create',
+        resource: 'selfsubjectreviews',
+        method: 'POST',
+        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      });
+      return review.status.userInfo;
+    };
+    const asAdmin = await Client.connect({ kubeconfig: clusterInfo().adminKubeconfig });
+    try {
+      expect((await whoami(asAdmin)).groups).toContain('system:masters');
+    } finally {
+      asAdmin.close();
+    }
+
+    const SERVICE_ACCOUNTS: ResourceRef = {
+      group: '',
+      version: 'v1',
+      plural: 'serviceaccounts',
+      kind: 'ServiceAccount',
+      namespaced: true,
+    };
+    const sa = `kube-client-${id}`;
+    await client.create(SERVICE_ACCOUNTS, { metadata: { name: sa, namespace: 'default' } });
+    const asSa = await Client.connect({ kubeconfig: await serviceAccountKubeconfig('default', sa) });
+    try {
+      expect((await whoami(asSa)).username).toBe(`system:serviceaccount:default:${sa}`);
+      // Real RBAC: the service account may not list ClusterRoles.
+      expect(isForbidden(await asSa.list(CLUSTER_ROLES).catch((e: unknown) => e))).toBe(true);
+    } finally {
+      asSa.close();
+      await client.remove(SERVICE_ACCOUNTS, sa, { namespace: 'default' });
+    }
   });
 
   it('reports every request to the observer with verb, resource and code', () => {
