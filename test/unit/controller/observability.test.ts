@@ -2,6 +2,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Health, startHttpServer, type HttpServer } from '../../../src/http.js';
 import { Metrics } from '../../../src/metrics.js';
+import { createLogger } from '../../../src/logger.js';
+import { KubeApiError } from '../../../src/kube/errors.js';
 
 async function get(
   server: HttpServer,
@@ -105,5 +107,31 @@ describe('metrics and probes', () => {
     await expect(
       startHttpServer({ address: { host: '127.0.0.1', port: server.address.port } }),
     ).rejects.toThrow(/EADDRINUSE/);
+  });
+});
+
+describe('logger', () => {
+  it('writes JSON lines with level names, ISO time, and API errors with code and reason but no stack', () => {
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (line: string) => lines.push(line) });
+    log.debug('not written at info');
+    const err = new KubeApiError({
+      code: 409,
+      verb: 'apply',
+      path: '/x',
+      status: { reason: 'Conflict', message: 'm' },
+    });
+    log.warn({ policy: 'p', err }, 'Reconcile failed');
+    expect(lines).toHaveLength(1);
+    const entry = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(entry).toMatchObject({
+      level: 'warn',
+      name: 'impersonation-operator',
+      policy: 'p',
+      msg: 'Reconcile failed',
+    });
+    expect(entry.time).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(entry.err).toMatchObject({ type: 'KubeApiError', code: 409, reason: 'Conflict' });
+    expect((entry.err as Record<string, unknown>).stack).toBeUndefined();
   });
 });
