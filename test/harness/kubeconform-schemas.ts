@@ -64,7 +64,8 @@ function refsOf(node: unknown, out: Set<string>): void {
   if (Array.isArray(node)) return node.forEach((n) => refsOf(n, out));
   if (node === null || typeof node !== 'object') return;
   const ref = (node as Schema).$ref;
-  if (typeof ref === 'string' && ref.startsWith('#/definitions/')) out.add(ref.slice('#/definitions/'.length));
+  if (typeof ref === 'string' && ref.startsWith('#/definitions/'))
+    out.add(ref.slice('#/definitions/'.length));
   for (const value of Object.values(node as Schema)) refsOf(value, out);
 }
 

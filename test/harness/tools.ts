@@ -86,6 +86,8 @@ export function run(
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A command that exits without reading its input is judged by its exit code, not by EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
@@ -163,4 +165,33 @@ export async function luaHealth(script: string, files: string[]): Promise<Health
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line) as HealthResult);
+}
+
+export const INSTALL_YAML = join(repoRoot, 'manifests', 'install.yaml');
+export const INSTALL_NAMESPACE = 'impersonation-operator';
+export const REGENERATE_INSTALL = 'npm run build && node dist/scripts/render-install.js';
+
+/** manifests/install.yaml: a Namespace, then `helm template` of the chart with defaults and its CRDs, verbatim. */
+export async function renderInstallYaml(): Promise<string> {
+  const rendered = await helmTemplateOk({
+    release: 'impersonation-operator',
+    namespace: INSTALL_NAMESPACE,
+    flags: ['--include-crds'],
+  });
+  return [
+    '# impersonation-operator: the Helm chart rendered with its default values, for `kubectl apply`:',
+    '#   kubectl apply --server-side -f manifests/install.yaml',
+    `#   = helm template impersonation-operator charts/impersonation-operator -n ${INSTALL_NAMESPACE} --include-crds`,
+    `# Generated; do not edit. Regenerate: ${REGENERATE_INSTALL}`,
+    '# Default grants let policies bind only `view` and impersonate nobody: set the chart value',
+    '# `grants` (helm install) or edit the *-grants ClusterRole below to allow more.',
+    '---',
+    'apiVersion: v1',
+    'kind: Namespace',
+    'metadata:',
+    `  name: ${INSTALL_NAMESPACE}`,
+    '  labels:',
+    '    pod-security.kubernetes.io/enforce: restricted',
+    rendered,
+  ].join('\n');
 }
