@@ -1,0 +1,618 @@
+// Benchmark (not a test): how fast the operator makes RBAC match N ImpersonationPolicies, what it costs
+// the API server, and how much memory it needs — against, in the same run, a minimal writer that does
+// the same writes with no reads as fast as the API server takes them.
+//
+//   npm run bench [-- --n 100,1000 --k 1,3 --repeats 3 --workers 8 --baseline-concurrency 32]
+//   npm run bench -- --quick --repeats 1     (a smoke run: N=100, k=3)
+//
+// Per (N, k): a fresh local control plane (etcd, kube-apiserver, kube-controller-manager), the chart's
+// RBAC for one ServiceAccount (the operator and the baseline both run as it), then per repeat:
+//   baseline: bulk create, churn (10% of policies changed), drift (5% of generated objects deleted);
+//   operator (a separate process): the same three, then a cold start (restart with everything in
+//   place) and idle (a few resync periods).
+// Times come from an independent watcher (bench/lib/watcher.ts); request counts from the audit log.
+// Results: bench/results/<timestamp>.json and .md.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { IMPERSONATION_POLICIES } from '../src/controller/resources.js';
+import type { RbacObject } from '../src/core/index.js';
+import { KubeClient } from '../src/kube/client.js';
+import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, EVENTS, resourcePath } from '../src/kube/resources.js';
+import type { KubeObject } from '../src/kube/types.js';
+import { ControlPlane, repoRoot } from '../test/harness/controlplane.js';
+import { startOperator, type OperatorProcess } from '../test/harness/operator.js';
+import { installOperatorRbac } from '../test/harness/operator-rbac.js';
+import { AuditLog, type AuditSummary } from './lib/audit.js';
+import { Limiter, MinimalWriter } from './lib/baseline.js';
+import { cpuSeconds, memory, RssSampler } from './lib/proc.js';
+import { reconcileCount, waitSettled } from './lib/operator-metrics.js';
+import {
+  renderMarkdown,
+  summarizeConfig,
+  type ConfigResult,
+  type CpuSnapshot,
+  type PhaseResult,
+  type RepeatResult,
+} from './lib/report.js';
+import { Watcher } from './lib/watcher.js';
+import {
+  CHURN_ROLE,
+  grantsFor,
+  keyOfObject,
+  outcomeOf,
+  policyName,
+  policyObject,
+  policySpec,
+  signature,
+  VIEW_ROLES,
+  type PolicyOutcome,
+} from './lib/workload.js';
+import { RESOURCES } from '../src/controller/reconciler.js';
+
+export interface Options {
+  n: number[];
+  k: number[];
+  repeats: number;
+  quick: boolean;
+  workers: number | undefined;
+  baselineConcurrency: number;
+  driverConcurrency: number;
+  resyncSeconds: number;
+  idleResyncs: number;
+  operatorArgs: string[];
+  cpuProf: boolean;
+  out: string;
+}
+
+const KCM_USER = 'system:kube-controller-manager';
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      n: { type: 'string' },
+      k: { type: 'string' },
+      repeats: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      workers: { type: 'string' },
+      'baseline-concurrency': { type: 'string', default: '32' },
+      'driver-concurrency': { type: 'string', default: '16' },
+      'resync-seconds': { type: 'string' },
+      'idle-resyncs': { type: 'string' },
+      'operator-arg': { type: 'string', multiple: true, default: [] },
+      'cpu-prof': { type: 'boolean', default: false },
+      out: { type: 'string', default: join(repoRoot, 'bench', 'results') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      [
+        'npm run bench -- [options]',
+        '  --n 100,1000              policy counts (default 100,1000; --quick: 100)',
+        '  --k 1,3                   roles per policy (default 1,3; --quick: 3)',
+        '  --repeats 3               repeats per (N, k); medians are reported (default 3)',
+        '  --quick                   smoke run: N=100, k=3, a shorter idle window',
+        '  --workers W               operator --workers (default: the operator default)',
+        '  --baseline-concurrency C  requests in flight for the baseline writer (default 32)',
+        '  --driver-concurrency C    requests in flight for creating/changing policies (default 16)',
+        '  --resync-seconds S        operator resync period for cold start + idle (default 5; --quick 3)',
+        '  --idle-resyncs R          idle window in resync periods (default 3; --quick 2)',
+        '  --operator-arg ARG        extra operator flag (repeatable)',
+        '  --cpu-prof                write operator CPU profiles next to the results',
+        '  --out DIR                 results directory (default bench/results)',
+        '',
+      ].join('\n'),
+    );
+    process.exit(0);
+  }
+  const list = (s: string | undefined, dflt: number[]) =>
+    s === undefined ? dflt : s.split(',').map((x) => positive(x, 'list entry'));
+  const quick = values.quick ?? false;
+  return {
+    n: list(values.n, quick ? [100] : [100, 1000]),
+    k: list(values.k, quick ? [3] : [1, 3]),
+    repeats: values.repeats === undefined ? (quick ? 1 : 3) : positive(values.repeats, '--repeats'),
+    quick,
+    workers: values.workers === undefined ? undefined : positive(values.workers, '--workers'),
+    baselineConcurrency: positive(values['baseline-concurrency']!, '--baseline-concurrency'),
+    driverConcurrency: positive(values['driver-concurrency']!, '--driver-concurrency'),
+    resyncSeconds:
+      values['resync-seconds'] === undefined
+        ? quick
+          ? 3
+          : 5
+        : positive(values['resync-seconds'], '--resync-seconds'),
+    idleResyncs:
+      values['idle-resyncs'] === undefined
+        ? quick
+          ? 2
+          : 3
+        : positive(values['idle-resyncs'], '--idle-resyncs'),
+    operatorArgs: values['operator-arg'] ?? [],
+    cpuProf: values['cpu-prof'] ?? false,
+    out: values.out!,
+  };
+}
+
+function positive(s: string, what: string): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${what}: expected a positive integer, got ${s}`);
+  return v;
+}
+
+const started = performance.now();
+function log(msg: string): void {
+  process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `task` over `items` with at most `concurrency` at once. */
+async function pool<T>(items: readonly T[], concurrency: number, task: (item: T) => Promise<void>) {
+  const limiter = new Limiter(concurrency);
+  await Promise.all(items.map((item) => limiter.run(() => task(item))));
+}
+
+interface CreatedPolicy {
+  index: number;
+  name: string;
+  uid: string;
+  generation: number;
+  outcome: PolicyOutcome;
+}
+
+interface Context {
+  n: number;
+  k: number;
+  opts: Options;
+  admin: KubeClient;
+  watcher: Watcher;
+  audit: AuditLog;
+  username: string;
+  kubeconfig: string;
+  pids: { etcd: number; apiserver: number; kcm: number };
+  profileDir: string;
+  timeoutMs: number;
+}
+
+function cpuSnapshot(ctx: Context, operatorPid?: number): CpuSnapshot {
+  const bench = process.cpuUsage();
+  return {
+    apiserver: cpuSeconds(ctx.pids.apiserver),
+    etcd: cpuSeconds(ctx.pids.etcd),
+    kcm: cpuSeconds(ctx.pids.kcm),
+    bench: (bench.user + bench.system) / 1e6,
+    operator: operatorPid === undefined ? 0 : cpuSeconds(operatorPid),
+  };
+}
+
+function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
+  const d = (x: number, y: number) => Math.round((y - x) * 100) / 100;
+  return {
+    apiserver: d(a.apiserver, b.apiserver),
+    etcd: d(a.etcd, b.etcd),
+    kcm: d(a.kcm, b.kcm),
+    bench: d(a.bench, b.bench),
+    operator: d(a.operator, b.operator),
+  };
+}
+
+/** Ends a phase: waits for the audit backend, then summarizes the window for the bench identity. */
+async function auditWindow(ctx: Context, from: number, to: number): Promise<AuditSummary> {
+  await sleep(500);
+  await ctx.audit.catchUp();
+  return ctx.audit.summarize(from, to, ctx.username);
+}
+
+function phase(
+  ms: number,
+  needed: number,
+  audit: AuditSummary,
+  cpu: CpuSnapshot,
+  extra: Partial<PhaseResult> = {},
+): PhaseResult {
+  const result: PhaseResult = {
+    ms: Math.round(ms),
+    needed,
+    audit,
+    amplification: needed === 0 ? (audit.writes === 0 ? 1 : Infinity) : round3(audit.writes / needed),
+    cpu,
+    ...extra,
+  };
+  if (result.reconciles !== undefined && result.reconciles > 0)
+    result.getListPerReconcile = round3((audit.gets + audit.lists) / result.reconciles);
+  return result;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+// ------------------------------------------------------------------------------------------------
+// The three write scenarios, shared by baseline and operator: the driver (admin) changes the world,
+// the watcher says when it matches; `writer` is the baseline (undefined: the operator does the work).
+
+async function bulkCreate(ctx: Context, writer: MinimalWriter | undefined) {
+  const { n, k, watcher, admin } = ctx;
+  watcher.expect(new Map(Array.from({ length: n }, (_, i) => [policyName(i), 1])), new Map());
+  const created: CreatedPolicy[] = [];
+  const work: Promise<void>[] = [];
+  const from = Date.now();
+  const t0 = performance.now();
+  const indices = Array.from({ length: n }, (_, i) => i);
+  await pool(indices, ctx.opts.driverConcurrency, async (i) => {
+    const p = await admin.create<KubeObject>(IMPERSONATION_POLICIES, policyObject(i, k));
+    const meta = { name: policyName(i), uid: p.metadata!.uid!, generation: p.metadata!.generation ?? 1 };
+    const outcome = outcomeOf(meta, policySpec(i, k), new Date());
+    created.push({ index: i, ...meta, outcome });
+    for (const o of outcome.objects) watcher.expectObject(keyOfObject(o), signature(o));
+    if (writer) work.push(writer.provision(meta.name, outcome.objects, outcome.status));
+  });
+  const converged = await watcher.waitConverged(ctx.timeoutMs);
+  await Promise.all(work);
+  created.sort((a, b) => a.index - b.index);
+  return { from, t0, ms: converged - t0, created, needed: n * (1 + created[0]!.outcome.objects.length) };
+}
+
+/** 10% of the policies (every tenth) get the churn edit. */
+async function churn(ctx: Context, created: CreatedPolicy[], writer: MinimalWriter | undefined) {
+  const { k, watcher, admin } = ctx;
+  const chosen = created.filter((p) => p.index % 10 === 0);
+  const work: Promise<void>[] = [];
+  let needed = 0;
+  const from = Date.now();
+  const t0 = performance.now();
+  await pool(chosen, ctx.opts.driverConcurrency, async (p) => {
+    const spec = policySpec(p.index, k, true);
+    // Expect the new generation before the change can be observed, so convergence cannot be stamped early.
+    watcher.expectPolicy(p.name, p.generation + 1);
+    const updated = await admin.patchMerge<KubeObject>(IMPERSONATION_POLICIES, p.name, { spec });
+    const generation = updated.metadata!.generation!;
+    watcher.expectPolicy(p.name, generation);
+    const outcome = outcomeOf({ name: p.name, uid: p.uid, generation }, spec, new Date());
+    const after = new Set(outcome.objects.map(keyOfObject));
+    const before = new Map(p.outcome.objects.map((o) => [keyOfObject(o), signature(o)]));
+    for (const o of p.outcome.objects)
+      if (!after.has(keyOfObject(o))) watcher.expectObject(keyOfObject(o), undefined);
+    for (const o of outcome.objects) watcher.expectObject(keyOfObject(o), signature(o));
+    needed += 1; // status
+    needed += outcome.objects.filter((o) => before.get(keyOfObject(o)) !== signature(o)).length;
+    needed += p.outcome.objects.filter((o) => !after.has(keyOfObject(o))).length;
+    if (writer)
+      work.push(writer.change(p.name, p.outcome.objects, outcome.objects, signature, outcome.status));
+    p.outcome = outcome;
+    p.generation = generation;
+  });
+  const converged = await watcher.waitConverged(ctx.timeoutMs);
+  await Promise.all(work);
+  return { from, t0, ms: converged - t0, needed, changed: chosen.length };
+}
+
+/** 5% of the generated objects (every twentieth, in key order) are deleted by someone else. */
+async function drift(ctx: Context, created: CreatedPolicy[], writer: MinimalWriter | undefined) {
+  const { watcher, admin } = ctx;
+  const byKey = new Map<string, { policy: string; obj: RbacObject }>();
+  for (const p of created)
+    for (const o of p.outcome.objects) byKey.set(keyOfObject(o), { policy: p.name, obj: o });
+  const victims = [...byKey.keys()].sort().filter((_, i) => i % 20 === 0);
+  const groups = new Map<string, RbacObject[]>();
+  for (const key of victims) {
+    const v = byKey.get(key)!;
+    groups.set(v.policy, [...(groups.get(v.policy) ?? []), v.obj]);
+    watcher.expectRecreated(key, watcher.uidOf(key) ?? '');
+  }
+  const work: Promise<void>[] = [];
+  const from = Date.now();
+  const t0 = performance.now();
+  await pool([...groups.values()], ctx.opts.driverConcurrency, async (objs) => {
+    await Promise.all(
+      objs.map((o) => admin.remove(RESOURCES[o.kind], o.metadata.name, { namespace: o.metadata.namespace })),
+    );
+    if (writer) work.push(writer.createAll(objs));
+  });
+  const converged = await watcher.waitConverged(ctx.timeoutMs);
+  await Promise.all(work);
+  return { from, t0, ms: converged - t0, needed: victims.length };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+async function runBaseline(ctx: Context): Promise<RepeatResult['baseline']> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(ctx.kubeconfig);
+  const client = await KubeClient.fromKubeConfig(kc, {
+    maxSockets: ctx.opts.baselineConcurrency,
+    userAgent: 'impop-bench-baseline',
+  });
+  try {
+    const writer = new MinimalWriter(client, ctx.opts.baselineConcurrency);
+    let cpu = cpuSnapshot(ctx);
+    const bulk = await bulkCreate(ctx, writer);
+    let end = Date.now();
+    let cpu2 = cpuSnapshot(ctx);
+    const bulkPhase = phase(
+      bulk.ms,
+      bulk.needed,
+      await auditWindow(ctx, bulk.from, end),
+      cpuDelta(cpu, cpu2),
+    );
+    log(`baseline bulk create: ${(bulk.ms / 1000).toFixed(2)}s, ${bulkPhase.audit.writes} writes`);
+
+    cpu = cpuSnapshot(ctx);
+    const ch = await churn(ctx, bulk.created, writer);
+    end = Date.now();
+    cpu2 = cpuSnapshot(ctx);
+    const churnPhase = phase(ch.ms, ch.needed, await auditWindow(ctx, ch.from, end), cpuDelta(cpu, cpu2));
+    log(`baseline churn (${ch.changed} policies): ${(ch.ms / 1000).toFixed(2)}s`);
+
+    cpu = cpuSnapshot(ctx);
+    const dr = await drift(ctx, bulk.created, writer);
+    end = Date.now();
+    cpu2 = cpuSnapshot(ctx);
+    const driftPhase = phase(dr.ms, dr.needed, await auditWindow(ctx, dr.from, end), cpuDelta(cpu, cpu2));
+    log(`baseline drift repair (${dr.needed} objects): ${(dr.ms / 1000).toFixed(2)}s`);
+    return { bulk: bulkPhase, churn: churnPhase, drift: driftPhase };
+  } finally {
+    client.close();
+  }
+}
+
+function operatorArgs(ctx: Context, extra: string[] = []): string[] {
+  return [
+    '--no-leader-elect',
+    '--log-level=info',
+    ...(ctx.opts.workers === undefined ? [] : [`--workers=${ctx.opts.workers}`]),
+    ...ctx.opts.operatorArgs,
+    ...extra,
+  ];
+}
+
+async function launch(ctx: Context, extra: string[] = []): Promise<OperatorProcess> {
+  const env: Record<string, string> = {};
+  if (ctx.opts.cpuProf) {
+    await mkdir(ctx.profileDir, { recursive: true });
+    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${ctx.profileDir}`;
+  }
+  return startOperator({ kubeconfig: ctx.kubeconfig, args: operatorArgs(ctx, extra), env });
+}
+
+/** A write phase with the operator doing the work: converged, then settled, then the audit window. */
+async function operatorPhase(
+  ctx: Context,
+  op: OperatorProcess,
+  run: () => Promise<{ from: number; t0: number; ms: number; needed: number }>,
+): Promise<PhaseResult> {
+  const pid = op.child.pid!;
+  const cpu = cpuSnapshot(ctx, pid);
+  const rec0 = await reconcileCount(op);
+  const r = await run();
+  const settled = await waitSettled(op, { timeoutMs: ctx.timeoutMs });
+  const end = Date.now();
+  const cpu2 = cpuSnapshot(ctx, pid);
+  const reconciles = (await reconcileCount(op)) - rec0;
+  return phase(r.ms, r.needed, await auditWindow(ctx, r.from, end), cpuDelta(cpu, cpu2), {
+    settledMs: Math.round(Math.max(r.ms, settled - r.t0)),
+    reconciles,
+  });
+}
+
+async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
+  const op = await launch(ctx);
+  let created: CreatedPolicy[] = [];
+  let bulk: PhaseResult, churnPhase: PhaseResult, driftPhase: PhaseResult, bulkPeak: number, runPeak: number;
+  const sampler = new RssSampler(op.child.pid!).start();
+  try {
+    await op.waitReady(60_000);
+    bulk = await operatorPhase(ctx, op, async () => {
+      const r = await bulkCreate(ctx, undefined);
+      created = r.created;
+      return r;
+    });
+    bulkPeak = sampler.peakMb;
+    log(
+      `operator bulk create: ${(bulk.ms / 1000).toFixed(2)}s (settled ${(bulk.settledMs! / 1000).toFixed(2)}s), ` +
+        `${bulk.audit.writes} writes, ${bulk.reconciles} reconciles, peak RSS ${bulkPeak.toFixed(0)} MB`,
+    );
+    churnPhase = await operatorPhase(ctx, op, () => churn(ctx, created, undefined));
+    log(`operator churn: ${(churnPhase.ms / 1000).toFixed(2)}s, ${churnPhase.audit.writes} writes`);
+    driftPhase = await operatorPhase(ctx, op, () => drift(ctx, created, undefined));
+    log(`operator drift repair: ${(driftPhase.ms / 1000).toFixed(2)}s, ${driftPhase.audit.writes} writes`);
+    runPeak = Math.max(sampler.peakMb, memory(op.child.pid!)?.hwmMb ?? 0);
+  } finally {
+    sampler.stop();
+    await op.stop();
+  }
+
+  // Cold start: everything in place, a new process; then idle for a few resync periods.
+  await sleep(1000);
+  const from = Date.now();
+  const t0 = performance.now();
+  const cpu0 = cpuSnapshot(ctx);
+  const cold = await launch(ctx, [`--resync-period=${ctx.opts.resyncSeconds}s`]);
+  const pid = cold.child.pid!;
+  const coldSampler = new RssSampler(pid, 50).start();
+  try {
+    await cold.waitReady(120_000);
+    const readyMs = performance.now() - t0;
+    const settled = await waitSettled(cold, { minReconciles: ctx.n, timeoutMs: ctx.timeoutMs });
+    const coldEnd = Date.now();
+    const coldCpu = { ...cpuDelta(cpu0, cpuSnapshot(ctx, pid)), operator: cpuSeconds(pid) };
+    const coldReconciles = await reconcileCount(cold);
+    const coldPeak = Math.max(coldSampler.peakMb, memory(pid)?.hwmMb ?? 0);
+    const coldAudit = await auditWindow(ctx, from, coldEnd);
+    const coldPhase = {
+      ...phase(settled - t0, 0, coldAudit, coldCpu, { reconciles: coldReconciles }),
+      readyMs: Math.round(readyMs),
+      peakRssMb: Math.round(coldPeak),
+    };
+    log(
+      `operator cold start: ready ${(readyMs / 1000).toFixed(2)}s, settled ${((settled - t0) / 1000).toFixed(2)}s, ` +
+        `${coldAudit.writes} writes, peak RSS ${coldPeak.toFixed(0)} MB`,
+    );
+
+    const idleFrom = Date.now();
+    const idleCpu0 = cpuSnapshot(ctx, pid);
+    const idleRec0 = await reconcileCount(cold);
+    const idleMs = ctx.opts.resyncSeconds * ctx.opts.idleResyncs * 1000 + 500;
+    await sleep(idleMs);
+    const idleEnd = Date.now();
+    const idleCpu = cpuDelta(idleCpu0, cpuSnapshot(ctx, pid));
+    const idleReconciles = (await reconcileCount(cold)) - idleRec0;
+    const steady = memory(pid);
+    const idleAudit = await auditWindow(ctx, idleFrom, idleEnd);
+    const idlePhase = {
+      ...phase(idleMs, 0, idleAudit, idleCpu, { reconciles: idleReconciles }),
+      steadyRssMb: Math.round(steady?.rssMb ?? NaN),
+    };
+    log(
+      `operator idle ${(idleMs / 1000).toFixed(1)}s: ${idleAudit.writes} writes, ${idleAudit.lists} LIST, ` +
+        `${idleAudit.watches} WATCH, ${idleReconciles} reconciles, steady RSS ${idlePhase.steadyRssMb} MB`,
+    );
+    return {
+      bulk,
+      churn: churnPhase,
+      drift: driftPhase,
+      peakRssMb: Math.round(runPeak),
+      bulkPeakRssMb: Math.round(bulkPeak),
+      cold: coldPhase,
+      idle: idlePhase,
+    };
+  } finally {
+    coldSampler.stop();
+    await cold.stop();
+  }
+}
+
+/** Removes every policy, generated object and Event, and waits until the garbage collector is quiet. */
+async function cleanup(ctx: Context): Promise<void> {
+  const from = Date.now();
+  const t0 = performance.now();
+  const { admin } = ctx;
+  const selector = 'app.kubernetes.io/managed-by=impersonation-operator';
+  const deleteAll = (path: string, query: Record<string, string> = {}) =>
+    admin.request<unknown>({
+      verb: 'deletecollection',
+      resource: path,
+      method: 'DELETE',
+      path,
+      query: new URLSearchParams(query),
+    });
+  // Dependents first: the garbage collector then has nothing left to delete.
+  await Promise.all([
+    deleteAll(resourcePath(CLUSTER_ROLE_BINDINGS), { labelSelector: selector }),
+    deleteAll(resourcePath(CLUSTER_ROLES), { labelSelector: selector }),
+  ]);
+  for (const key of ctx.watcher.objectKeys()) {
+    const [kind, namespace, name] = key.split('/') as [keyof typeof RESOURCES, string, string];
+    if (kind === 'Role' || kind === 'RoleBinding') await admin.remove(RESOURCES[kind], name, { namespace });
+  }
+  await deleteAll(resourcePath(IMPERSONATION_POLICIES));
+  await deleteAll(resourcePath(EVENTS, 'default'));
+  ctx.watcher.expect(new Map(), new Map());
+  await ctx.watcher.waitConverged(ctx.timeoutMs);
+  // The garbage collector works from its own informers: wait until it stops touching our kinds.
+  const touched = new Set(['clusterroles', 'clusterrolebindings', 'impersonationpolicies']);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    await sleep(500);
+    await ctx.audit.catchUp();
+    const last = ctx.audit.lastMatch(from, (r) => r.user === KCM_USER && touched.has(r.resource));
+    if (last === undefined || Date.now() - last > 1500 || Date.now() > deadline) break;
+  }
+  log(`cleanup: ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+}
+
+async function runConfig(n: number, k: number, opts: Options, stamp: string): Promise<ConfigResult> {
+  log(`=== N=${n}, k=${k}: starting a control plane`);
+  const cp = await ControlPlane.start({
+    crds: [join(repoRoot, 'crds')],
+    log: (m) => log(`[controlplane] ${m}`),
+  });
+  const info = cp.info!;
+  process.env.IMPOP_CLUSTER_INFO = cp.infoPath;
+  const kc = new KubeConfig();
+  kc.loadFromFile(info.adminKubeconfig);
+  const admin = await KubeClient.fromKubeConfig(kc, { maxSockets: 64, userAgent: 'impop-bench-driver' });
+  const watchClient = await KubeClient.fromKubeConfig(kc, { userAgent: 'impop-bench-watcher' });
+  const watcher = new Watcher(watchClient);
+  try {
+    for (const name of [...VIEW_ROLES, CHURN_ROLE]) {
+      await admin.create(CLUSTER_ROLES, {
+        metadata: { name },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+      } as KubeObject);
+    }
+    const rbac = await installOperatorRbac(grantsFor(n, k), {
+      release: 'impop-bench',
+      namespace: 'impop-bench',
+    });
+    await watcher.start();
+    const ctx: Context = {
+      n,
+      k,
+      opts,
+      admin,
+      watcher,
+      audit: new AuditLog(info.auditLogPath),
+      username: rbac.username,
+      kubeconfig: await rbac.kubeconfig(),
+      pids: { etcd: info.pids[0]!, apiserver: info.pids[1]!, kcm: info.pids[2]! },
+      profileDir: join(opts.out, `${stamp}-profiles`, `n${n}-k${k}`),
+      timeoutMs: Math.max(120_000, n * 300),
+    };
+    const repeats: RepeatResult[] = [];
+    for (let r = 1; r <= opts.repeats; r++) {
+      log(`--- N=${n}, k=${k}: repeat ${r}/${opts.repeats}`);
+      const baseline = await runBaseline(ctx);
+      await cleanup(ctx);
+      const operator = await runOperator(ctx);
+      await cleanup(ctx);
+      ctx.audit.forgetBefore(Date.now());
+      repeats.push({ repeat: r, baseline, operator });
+    }
+    return summarizeConfig(n, k, repeats);
+  } finally {
+    await watcher.stop().catch(() => undefined);
+    admin.close();
+    watchClient.close();
+    await cp.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d{3}Z$/, 'Z');
+  const configs: ConfigResult[] = [];
+  for (const n of opts.n) for (const k of opts.k) configs.push(await runConfig(n, k, opts, stamp));
+  const totalSeconds = Math.round((performance.now() - started) / 1000);
+  const machine = {
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    kubernetes: (await import('../test/harness/controlplane.js')).KUBERNETES_VERSION,
+  };
+  const result = {
+    createdAt: new Date().toISOString(),
+    machine,
+    options: opts,
+    totalSeconds,
+    configs,
+  };
+  await mkdir(opts.out, { recursive: true });
+  const md = renderMarkdown(result);
+  await writeFile(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile(join(opts.out, `${stamp}.md`), md);
+  process.stdout.write(`${md}\n`);
+  log(`wrote ${join(opts.out, stamp)}.{json,md} in ${totalSeconds}s`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,389 @@
+// Result types, medians over repeats, and the Markdown report.
+import type { AuditSummary } from './audit.js';
+
+/** Process CPU seconds spent during a phase. */
+export interface CpuSnapshot {
+  apiserver: number;
+  etcd: number;
+  kcm: number;
+  bench: number;
+  operator: number;
+}
+
+export interface PhaseResult {
+  /** From the first driver request until the watcher saw the world match. */
+  ms: number;
+  /** Operator only: until it stopped reconciling (the end of the window the requests are counted in). */
+  settledMs?: number;
+  /** Minimum writes (see the report's definitions). */
+  needed: number;
+  /** Requests by the benchmarked identity in the phase's window, from the audit log. */
+  audit: AuditSummary;
+  /** audit.writes / needed. */
+  amplification: number;
+  reconciles?: number;
+  /** (GET + LIST) by the identity / reconciles. */
+  getListPerReconcile?: number;
+  cpu: CpuSnapshot;
+}
+
+export interface RepeatResult {
+  repeat: number;
+  baseline: { bulk: PhaseResult; churn: PhaseResult; drift: PhaseResult };
+  operator: {
+    bulk: PhaseResult;
+    churn: PhaseResult;
+    drift: PhaseResult;
+    /** Peak RSS of the process that did bulk, churn and drift. */
+    peakRssMb: number;
+    /** Peak RSS of that process until bulk create settled. */
+    bulkPeakRssMb: number;
+    cold: PhaseResult & { readyMs: number; peakRssMb: number };
+    idle: PhaseResult & { steadyRssMb: number };
+  };
+}
+
+/** The figures reported per (N, k): medians over repeats (ratios: medians of per-repeat ratios). */
+export type Figures = Record<string, number>;
+
+export interface ConfigResult {
+  n: number;
+  k: number;
+  /** Generated objects per bulk create. */
+  objects: number;
+  median: Figures;
+  repeats: RepeatResult[];
+}
+
+export function median(values: readonly number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+const s = (ms: number) => ms / 1000;
+
+export function figures(r: RepeatResult): Figures {
+  const { baseline: b, operator: o } = r;
+  const opPhases = [o.bulk, o.churn, o.drift];
+  const basePhases = [b.bulk, b.churn, b.drift];
+  return {
+    bulkOperatorS: s(o.bulk.ms),
+    bulkSettledS: s(o.bulk.settledMs ?? o.bulk.ms),
+    bulkBaselineS: s(b.bulk.ms),
+    bulkRatio: o.bulk.ms / b.bulk.ms,
+    churnOperatorS: s(o.churn.ms),
+    churnBaselineS: s(b.churn.ms),
+    churnRatio: o.churn.ms / b.churn.ms,
+    driftOperatorS: s(o.drift.ms),
+    driftBaselineS: s(b.drift.ms),
+    driftRatio: o.drift.ms / b.drift.ms,
+    bulkNeeded: o.bulk.needed,
+    bulkWrites: o.bulk.audit.writes,
+    bulkAmplification: o.bulk.amplification,
+    churnAmplification: o.churn.amplification,
+    driftAmplification: o.drift.amplification,
+    baselineBulkAmplification: b.bulk.amplification,
+    bulkEventWrites: o.bulk.audit.eventWrites,
+    operatorEventWrites: opPhases.reduce((a, p) => a + p.audit.eventWrites, 0),
+    bulkReconciles: o.bulk.reconciles ?? NaN,
+    bulkGetListPerReconcile: o.bulk.getListPerReconcile ?? NaN,
+    churnGetListPerReconcile: o.churn.getListPerReconcile ?? NaN,
+    driftGetListPerReconcile: o.drift.getListPerReconcile ?? NaN,
+    idleGetListPerReconcile: o.idle.getListPerReconcile ?? NaN,
+    operator409: opPhases.reduce((a, p) => a + p.audit.conflicts409, 0),
+    operator429: [...opPhases, o.cold, o.idle].reduce((a, p) => a + p.audit.throttled429, 0),
+    operatorErrors: opPhases.reduce((a, p) => a + p.audit.otherErrors, 0),
+    baseline409: basePhases.reduce((a, p) => a + p.audit.conflicts409, 0),
+    baseline429: basePhases.reduce((a, p) => a + p.audit.throttled429, 0),
+    coldReadyS: s(o.cold.readyMs),
+    coldSettledS: s(o.cold.ms),
+    coldWrites: o.cold.audit.writes,
+    coldEventWrites: o.cold.audit.eventWrites,
+    coldLists: o.cold.audit.lists,
+    coldGets: o.cold.audit.gets,
+    coldPeakRssMb: o.cold.peakRssMb,
+    coldOperatorCpuS: o.cold.cpu.operator,
+    idleSeconds: s(o.idle.ms),
+    idleWrites: o.idle.audit.writes + o.idle.audit.eventWrites,
+    idleLists: o.idle.audit.lists,
+    idleWatches: o.idle.audit.watches,
+    idleGets: o.idle.audit.gets,
+    idleReconciles: o.idle.reconciles ?? NaN,
+    idleOperatorCpuS: o.idle.cpu.operator,
+    peakRssMb: o.peakRssMb,
+    bulkPeakRssMb: o.bulkPeakRssMb,
+    steadyRssMb: o.idle.steadyRssMb,
+    bulkOperatorCpuS: o.bulk.cpu.operator,
+    bulkApiserverCpuS: o.bulk.cpu.apiserver,
+    bulkEtcdCpuS: o.bulk.cpu.etcd,
+    bulkKcmCpuS: o.bulk.cpu.kcm,
+    baselineBulkApiserverCpuS: b.bulk.cpu.apiserver,
+    baselineBulkEtcdCpuS: b.bulk.cpu.etcd,
+    baselineBulkBenchCpuS: b.bulk.cpu.bench,
+    bulkBenchCpuS: o.bulk.cpu.bench,
+  };
+}
+
+export function summarizeConfig(n: number, k: number, repeats: RepeatResult[]): ConfigResult {
+  const all = repeats.map(figures);
+  const keys = Object.keys(all[0] ?? {});
+  const med: Figures = {};
+  for (const key of keys) med[key] = median(all.map((f) => f[key]!));
+  return { n, k, objects: n * (2 + k), median: med, repeats };
+}
+
+export interface BenchResult {
+  createdAt: string;
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; kubernetes: string };
+  options: {
+    repeats: number;
+    workers: number | undefined;
+    baselineConcurrency: number;
+    driverConcurrency: number;
+    resyncSeconds: number;
+    idleResyncs: number;
+    operatorArgs: string[];
+  };
+  totalSeconds: number;
+  configs: ConfigResult[];
+}
+
+const f1 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(1));
+const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(2));
+const int = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : String(Math.round(x)));
+const ratio = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}x`);
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** KB of RSS per policy between the smallest and largest N for each k. */
+export function memoryPerPolicy(
+  configs: readonly ConfigResult[],
+): { k: number; steadyKb: number; peakKb: number; from: number; to: number }[] {
+  const out = [];
+  for (const k of [...new Set(configs.map((c) => c.k))]) {
+    const byN = configs.filter((c) => c.k === k).sort((a, b) => a.n - b.n);
+    const lo = byN[0];
+    const hi = byN[byN.length - 1];
+    if (!lo || !hi || lo.n === hi.n) continue;
+    const slope = (key: string) => ((hi.median[key]! - lo.median[key]!) * 1024) / (hi.n - lo.n);
+    out.push({
+      k,
+      steadyKb: Math.round(slope('steadyRssMb')),
+      peakKb: Math.round(slope('peakRssMb')),
+      from: lo.n,
+      to: hi.n,
+    });
+  }
+  return out;
+}
+
+export function renderMarkdown(r: BenchResult): string {
+  const { machine: m, options: o } = r;
+  const rows = (fn: (c: ConfigResult, f: Figures) => string[]) => r.configs.map((c) => fn(c, c.median));
+  const largest = [...r.configs].sort((a, b) => a.n * 10 + a.k - (b.n * 10 + b.k)).at(-1);
+  const out: string[] = [];
+  out.push(`# Operator convergence benchmark — ${r.createdAt}`);
+  out.push('');
+  out.push(
+    `Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGb} GB, shared with other work. Node ${m.node}, ` +
+      `Kubernetes ${m.kubernetes} (local etcd + kube-apiserver + kube-controller-manager, audit log on). ` +
+      `Repeats: ${o.repeats}; figures are medians, ratios are medians of per-repeat ratios. Total run: ${r.totalSeconds} s.`,
+  );
+  out.push('');
+  out.push(
+    `Operator: separate process, the chart's scoped RBAC and ServiceAccount, ` +
+      `${o.workers === undefined ? 'default --workers' : `--workers=${o.workers}`}` +
+      `${o.operatorArgs.length ? `, ${o.operatorArgs.join(' ')}` : ''}. Baseline: the same ServiceAccount and ` +
+      `HTTP client (KubeClient), ${o.baselineConcurrency} requests in flight, creating exactly the operator's objects ` +
+      `and status with no reads. Policies are created/changed by an admin driver (${o.driverConcurrency} in flight), ` +
+      'identically in both runs.',
+  );
+  out.push('');
+  out.push(
+    '## Convergence (seconds until an independent watcher saw every policy Ready and every object right)',
+  );
+  out.push('');
+  out.push(
+    table(
+      [
+        'N',
+        'k',
+        'objects',
+        'bulk create',
+        'baseline',
+        'ratio',
+        'churn 10%',
+        'baseline',
+        'ratio',
+        'drift 5%',
+        'baseline',
+        'ratio',
+      ],
+      rows((c, f) => [
+        String(c.n),
+        String(c.k),
+        String(c.objects),
+        `${f2(f.bulkOperatorS)} (settled ${f2(f.bulkSettledS)})`,
+        f2(f.bulkBaselineS),
+        `**${ratio(f.bulkRatio)}**`,
+        f2(f.churnOperatorS),
+        f2(f.churnBaselineS),
+        ratio(f.churnRatio),
+        f2(f.driftOperatorS),
+        f2(f.driftBaselineS),
+        ratio(f.driftRatio),
+      ]),
+    ),
+  );
+  out.push('');
+  out.push('## API server cost (operator identity, from the audit log)');
+  out.push('');
+  out.push(
+    table(
+      [
+        'N',
+        'k',
+        'write amp. bulk',
+        'churn',
+        'drift',
+        'baseline',
+        'Events (bulk/all)',
+        'GET+LIST per reconcile: bulk / churn / drift / idle',
+        '409',
+        '429',
+        'cold start: ready s',
+        'settled s',
+        'writes',
+        'idle writes',
+        'idle LIST / WATCH / reconciles',
+      ],
+      rows((c, f) => [
+        String(c.n),
+        String(c.k),
+        `${f2(f.bulkAmplification)} (${int(f.bulkWrites)}/${int(f.bulkNeeded)})`,
+        f2(f.churnAmplification),
+        f2(f.driftAmplification),
+        f2(f.baselineBulkAmplification),
+        `${int(f.bulkEventWrites)} / ${int(f.operatorEventWrites)}`,
+        `${f2(f.bulkGetListPerReconcile)} / ${f2(f.churnGetListPerReconcile)} / ${f2(f.driftGetListPerReconcile)} / ${f2(f.idleGetListPerReconcile)}`,
+        int(f.operator409),
+        int(f.operator429),
+        f2(f.coldReadyS),
+        f2(f.coldSettledS),
+        int(f.coldWrites! + f.coldEventWrites!),
+        int(f.idleWrites),
+        `${int(f.idleLists)} / ${int(f.idleWatches)} / ${int(f.idleReconciles)} in ${f1(f.idleSeconds)} s`,
+      ]),
+    ),
+  );
+  out.push('');
+  out.push('## Memory and CPU');
+  out.push('');
+  out.push(
+    table(
+      [
+        'N',
+        'k',
+        'peak RSS MB (bulk+churn+drift)',
+        'peak RSS MB (cold start)',
+        'steady RSS MB (idle)',
+        'operator CPU s: bulk / cold / idle',
+        'kube-apiserver CPU s, bulk: operator / baseline',
+        'etcd CPU s, bulk: operator / baseline',
+      ],
+      rows((c, f) => [
+        String(c.n),
+        String(c.k),
+        int(f.peakRssMb),
+        int(f.coldPeakRssMb),
+        int(f.steadyRssMb),
+        `${f2(f.bulkOperatorCpuS)} / ${f2(f.coldOperatorCpuS)} / ${f2(f.idleOperatorCpuS)}`,
+        `${f1(f.bulkApiserverCpuS)} / ${f1(f.baselineBulkApiserverCpuS)}`,
+        `${f1(f.bulkEtcdCpuS)} / ${f1(f.baselineBulkEtcdCpuS)}`,
+      ]),
+    ),
+  );
+  out.push('');
+  const slopes = memoryPerPolicy(r.configs);
+  for (const sl of slopes) {
+    out.push(
+      `Memory per policy (k=${sl.k}, N ${sl.from} -> ${sl.to}): ${sl.steadyKb} KB steady, ${sl.peakKb} KB peak.`,
+    );
+  }
+  if (slopes.length > 0) out.push('');
+  if (largest) {
+    const last = largest.repeats.at(-1)!;
+    out.push(`## Requests by verb and resource, bulk create, N=${largest.n}, k=${largest.k} (last repeat)`);
+    out.push('');
+    const opReq = last.operator.bulk.audit.byVerbResource;
+    const baseReq = last.baseline.bulk.audit.byVerbResource;
+    const keys = [...new Set([...Object.keys(opReq), ...Object.keys(baseReq)])].sort();
+    out.push(
+      table(
+        ['verb resource', 'operator', 'baseline'],
+        keys.map((key) => [key, String(opReq[key] ?? 0), String(baseReq[key] ?? 0)]),
+      ),
+    );
+    out.push('');
+    out.push(targets(largest));
+    out.push('');
+  }
+  out.push('## Definitions');
+  out.push('');
+  out.push(
+    [
+      '- Bulk create: N policies created while the operator runs; time from the first create to every policy ' +
+        '`Ready=True` with `observedGeneration == generation` and every generated object present with the ' +
+        "expected content (and nothing else labelled as the operator's). Settled: until the operator stopped reconciling.",
+      '- Churn: every tenth policy gets one more target user (its impersonator ClusterRole changes) and role 0 moves ' +
+        'to another ClusterRole (one binding created, one pruned). Drift: every twentieth generated object ' +
+        '(key order) is deleted by an admin; time until each is back (new uid).',
+      '- Baseline: for bulk, creates the objects and writes the status as soon as each policy is created; for churn, ' +
+        'the changed ClusterRole (apply), the new binding, the deleted binding and the status; for drift, recreates ' +
+        'each deleted object right after deleting it. Same watcher, same predicate.',
+      '- Minimum writes ("needed"): generated objects + one status write per policy (bulk); per changed policy ' +
+        'the changed, created and pruned objects + one status (churn); the deleted objects (drift). ' +
+        'Write amplification = writes to anything but Events by the identity in the window / needed. Events ' +
+        '(best effort, rate-limited per object) are reported separately.',
+      '- GET+LIST per reconcile: GET and LIST requests by the operator in the window / reconciles in it ' +
+        '(`impersonation_operator_reconcile_total`). The bulk/churn/drift windows start after the caches synced; ' +
+        'the cold-start row counts the initial LISTs separately.',
+      '- Cold start: a new operator process with every policy and object in place: time to /readyz, time until ' +
+        'it reconciled every policy and went quiet, writes made (target 0), peak RSS (VmHWM and 50 ms samples). ' +
+        'Idle follows, in the same process, for a few resync periods (every policy is reconciled again each period).',
+      '- CPU: user+system seconds from /proc during the window.',
+    ].join('\n'),
+  );
+  return `${out.join('\n')}\n`;
+}
+
+function targets(c: ConfigResult): string {
+  const f = c.median;
+  const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const lines = [
+    `## Targets at N=${c.n}, k=${c.k}`,
+    '',
+    `- Bulk create within 1.25x of the baseline: ${ratio(f.bulkRatio)} — ${mark(f.bulkRatio! <= 1.25)}`,
+    `- Write amplification <= 1.05: bulk ${f2(f.bulkAmplification)}, churn ${f2(f.churnAmplification)}, drift ${f2(f.driftAmplification)} — ${mark(
+      Math.max(f.bulkAmplification!, f.churnAmplification!, f.driftAmplification!) <= 1.05,
+    )}`,
+    `- Zero writes at idle and on a cold start: idle ${int(f.idleWrites)}, cold ${int(f.coldWrites! + f.coldEventWrites!)} — ${mark(
+      f.idleWrites === 0 && f.coldWrites === 0 && f.coldEventWrites === 0,
+    )}`,
+    `- No GET/LIST per reconcile after sync: bulk ${f2(f.bulkGetListPerReconcile)}, idle ${f2(f.idleGetListPerReconcile)} — ${mark(
+      f.bulkGetListPerReconcile === 0 && f.idleGetListPerReconcile === 0,
+    )}`,
+    `- Peak RSS under 100 MB: ${int(f.peakRssMb)} MB (cold start ${int(f.coldPeakRssMb)} MB) — ${mark(
+      Math.max(f.peakRssMb!, f.coldPeakRssMb!) < 100,
+    )}`,
+  ];
+  return lines.join('\n');
+}
