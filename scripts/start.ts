@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
-import { kubeConfigSource, loadKubeConfig } from '../src/kube/kubeconfig.js';
+import { credentialSource } from '../src/kube/credentials.js';
 import { runOperator } from '../src/operator.js';
 import { ControlPlane, repoRoot } from '../test/harness/controlplane.js';
 
@@ -27,7 +27,7 @@ async function main(): Promise<number> {
     );
     return 0;
   }
-  const local = parsed.config.local || kubeConfigSource(parsed.config.kubeconfig) === undefined;
+  const local = parsed.config.local || credentialSource(parsed.config.kubeconfig) === undefined;
   let cp: ControlPlane | undefined;
   let config = parsed.config;
   if (local) {
@@ -59,7 +59,7 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(config.logLevel);
-  const operator = await runOperator(config, log, loadKubeConfig(config).kubeConfig);
+  const operator = await runOperator(config, log);
   if (cp) {
     const info = cp.info!;
     const k = `${info.kubectl} --kubeconfig ${info.adminKubeconfig}`;
