@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { KubeClient } from '../src/kube/client.js';
 import { credentialSource } from '../src/kube/credentials.js';
 import { runOperator } from '../src/operator.js';
 import { ControlPlane, repoRoot } from '../test/harness/controlplane.js';
@@ -58,6 +59,20 @@ async function main(): Promise<number> {
     };
   }
 
+  if (!cp) {
+    // A configured but unreachable cluster: say so at once (the operator itself keeps retrying).
+    const client = await KubeClient.connect(config, { requestTimeoutMs: 5000 });
+    try {
+      await client.request({ verb: 'get', resource: 'version', method: 'GET', path: '/version' });
+    } catch (err) {
+      process.stderr.write(
+        `The configured cluster does not answer (${(err as Error).message}).\n` +
+          'The operator will keep retrying; for a local control plane instead run: npm start -- --local\n',
+      );
+    } finally {
+      client.close();
+    }
+  }
   const log = createLogger(config.logLevel);
   const operator = await runOperator(config, log);
   if (cp) {
