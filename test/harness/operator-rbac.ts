@@ -64,7 +64,11 @@ async function ensureNamespace(name: string): Promise<void> {
  * until the ServiceAccount may create a ClusterRole (RBAC in force) and, with the guard, until the
  * guard refuses an unlabelled one (dry run: nothing is written).
  */
-async function waitUntilEffective(namespace: string, serviceAccount: string, guard: boolean): Promise<void> {
+export async function waitUntilEffective(
+  namespace: string,
+  serviceAccount: string,
+  guard: boolean,
+): Promise<void> {
   const kubeconfig = await serviceAccountKubeconfig(namespace, serviceAccount);
   const deadline = Date.now() + 30_000;
   let last = '';

@@ -36,6 +36,23 @@ interface Rule {
   resourceNames?: string[];
 }
 
+interface DeploymentSpec {
+  replicas: number;
+  template: {
+    spec: {
+      securityContext: Record<string, unknown>;
+      containers: {
+        image: string;
+        args: string[];
+        livenessProbe: { httpGet: { path: string } };
+        readinessProbe: { httpGet: { path: string } };
+        resources: { requests?: Record<string, string>; limits: Record<string, string> };
+        securityContext: Record<string, unknown>;
+      }[];
+    };
+  };
+}
+
 const docs = (text: string): K8sObject[] =>
   (loadAll(text) as (K8sObject | null)[]).filter((d): d is K8sObject => d !== null);
 const find = (objs: K8sObject[], kind: string, nameSuffix = '') =>
@@ -139,10 +156,10 @@ describe('Helm chart (files)', () => {
         'ValidatingAdmissionPolicyBinding',
       ].sort(),
     );
-    const [deployment] = find(objs, 'Deployment') as [K8sObject & { spec: any }];
+    const [deployment] = find(objs, 'Deployment') as [K8sObject & { spec: DeploymentSpec }];
     expect(deployment.spec.replicas).toBe(2);
     const pod = deployment.spec.template.spec;
-    const container = pod.containers[0];
+    const container = pod.containers[0]!;
     expect(container.args).toContain('--leader-elect');
     expect(container.livenessProbe.httpGet.path).toBe('/healthz');
     expect(container.readinessProbe.httpGet.path).toBe('/readyz');
@@ -196,9 +213,9 @@ describe('Helm chart (files)', () => {
         .map((o) => o.metadata.name)
         .sort(),
     ).toEqual(['rel-impop-author-check', 'rel-impop-operator-guard']);
-    const [deployment] = find(objs, 'Deployment') as [K8sObject & { spec: any }];
+    const [deployment] = find(objs, 'Deployment') as [K8sObject & { spec: DeploymentSpec }];
     expect(deployment.spec.replicas).toBe(3);
-    const container = deployment.spec.template.spec.containers[0];
+    const container = deployment.spec.template.spec.containers[0]!;
     expect(container.image).toBe(
       `ghcr.io/impersonation-operator/impersonation-operator@sha256:${'a'.repeat(64)}`,
     );
