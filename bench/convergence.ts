@@ -27,11 +27,12 @@ import { startOperator, type OperatorProcess } from '../test/harness/operator.js
 import { installOperatorRbac } from '../test/harness/operator-rbac.js';
 import { AuditLog, type AuditSummary } from './lib/audit.js';
 import { Limiter, MinimalWriter } from './lib/baseline.js';
-import { cpuSeconds, memory, RssSampler } from './lib/proc.js';
-import { reconcileCount, waitSettled } from './lib/operator-metrics.js';
+import { cpuSeconds, machineBusySeconds, memory, RssSampler } from './lib/proc.js';
+import { snapshot, waitSettled, type OperatorSnapshot } from './lib/operator-metrics.js';
 import {
   renderMarkdown,
   summarizeConfig,
+  type ClientFigures,
   type ConfigResult,
   type CpuSnapshot,
   type PhaseResult,
@@ -63,7 +64,9 @@ export interface Options {
   resyncSeconds: number;
   idleResyncs: number;
   operatorArgs: string[];
+  nodeOptions: string;
   cpuProf: boolean;
+  bulkOnly: boolean;
   out: string;
 }
 
@@ -83,7 +86,9 @@ function parseOptions(argv: string[]): Options {
       'resync-seconds': { type: 'string' },
       'idle-resyncs': { type: 'string' },
       'operator-arg': { type: 'string', multiple: true, default: [] },
+      'node-options': { type: 'string', default: '' },
       'cpu-prof': { type: 'boolean', default: false },
+      'bulk-only': { type: 'boolean', default: false },
       out: { type: 'string', default: join(repoRoot, 'bench', 'results') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -102,7 +107,9 @@ function parseOptions(argv: string[]): Options {
         '  --resync-seconds S        operator resync period for cold start + idle (default 5; --quick 3)',
         '  --idle-resyncs R          idle window in resync periods (default 3; --quick 2)',
         '  --operator-arg ARG        extra operator flag (repeatable)',
+        '  --node-options OPTS       NODE_OPTIONS for the operator process (e.g. --max-semi-space-size=4)',
         '  --cpu-prof                write operator CPU profiles next to the results',
+        '  --bulk-only               only bulk create, baseline and operator (for quick experiments)',
         '  --out DIR                 results directory (default bench/results)',
         '',
       ].join('\n'),
@@ -133,7 +140,9 @@ function parseOptions(argv: string[]): Options {
           : 3
         : positive(values['idle-resyncs'], '--idle-resyncs'),
     operatorArgs: values['operator-arg'] ?? [],
+    nodeOptions: values['node-options'] ?? '',
     cpuProf: values['cpu-prof'] ?? false,
+    bulkOnly: values['bulk-only'] ?? false,
     out: values.out!,
   };
 }
@@ -187,6 +196,7 @@ function cpuSnapshot(ctx: Context, operatorPid?: number): CpuSnapshot {
     kcm: cpuSeconds(ctx.pids.kcm),
     bench: (bench.user + bench.system) / 1e6,
     operator: operatorPid === undefined ? 0 : cpuSeconds(operatorPid),
+    machine: machineBusySeconds(),
   };
 }
 
@@ -198,6 +208,7 @@ function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
     kcm: d(a.kcm, b.kcm),
     bench: d(a.bench, b.bench),
     operator: d(a.operator, b.operator),
+    machine: d(a.machine, b.machine),
   };
 }
 
@@ -322,38 +333,51 @@ async function drift(ctx: Context, created: CreatedPolicy[], writer: MinimalWrit
 async function runBaseline(ctx: Context): Promise<RepeatResult['baseline']> {
   const kc = new KubeConfig();
   kc.loadFromFile(ctx.kubeconfig);
+  const stats = { requests: 0, seconds: 0 };
   const client = await KubeClient.fromKubeConfig(kc, {
     maxSockets: ctx.opts.baselineConcurrency,
     userAgent: 'impop-bench-baseline',
+    onRequest: (e) => {
+      stats.requests++;
+      stats.seconds += e.durationMs / 1000;
+    },
   });
+  const measure = async (
+    what: string,
+    run: () => Promise<{ from: number; t0: number; ms: number; needed: number }>,
+  ): Promise<PhaseResult> => {
+    const cpu = cpuSnapshot(ctx);
+    const before = { ...stats };
+    const r = await run();
+    const end = Date.now();
+    const cpu2 = cpuSnapshot(ctx);
+    const requests = stats.requests - before.requests;
+    const seconds = stats.seconds - before.seconds;
+    const result = phase(r.ms, r.needed, await auditWindow(ctx, r.from, end), cpuDelta(cpu, cpu2), {
+      client: {
+        requests,
+        meanLatencyMs: round3((seconds * 1000) / Math.max(1, requests)),
+        meanInFlight: round3(seconds / (r.ms / 1000)),
+      },
+    });
+    log(
+      `baseline ${what}: ${(r.ms / 1000).toFixed(2)}s, ${result.audit.writes} writes, ` +
+        `${result.client!.meanLatencyMs.toFixed(0)} ms/request, ${result.client!.meanInFlight.toFixed(1)} in flight`,
+    );
+    return result;
+  };
   try {
     const writer = new MinimalWriter(client, ctx.opts.baselineConcurrency);
-    let cpu = cpuSnapshot(ctx);
-    const bulk = await bulkCreate(ctx, writer);
-    let end = Date.now();
-    let cpu2 = cpuSnapshot(ctx);
-    const bulkPhase = phase(
-      bulk.ms,
-      bulk.needed,
-      await auditWindow(ctx, bulk.from, end),
-      cpuDelta(cpu, cpu2),
-    );
-    log(`baseline bulk create: ${(bulk.ms / 1000).toFixed(2)}s, ${bulkPhase.audit.writes} writes`);
-
-    cpu = cpuSnapshot(ctx);
-    const ch = await churn(ctx, bulk.created, writer);
-    end = Date.now();
-    cpu2 = cpuSnapshot(ctx);
-    const churnPhase = phase(ch.ms, ch.needed, await auditWindow(ctx, ch.from, end), cpuDelta(cpu, cpu2));
-    log(`baseline churn (${ch.changed} policies): ${(ch.ms / 1000).toFixed(2)}s`);
-
-    cpu = cpuSnapshot(ctx);
-    const dr = await drift(ctx, bulk.created, writer);
-    end = Date.now();
-    cpu2 = cpuSnapshot(ctx);
-    const driftPhase = phase(dr.ms, dr.needed, await auditWindow(ctx, dr.from, end), cpuDelta(cpu, cpu2));
-    log(`baseline drift repair (${dr.needed} objects): ${(dr.ms / 1000).toFixed(2)}s`);
-    return { bulk: bulkPhase, churn: churnPhase, drift: driftPhase };
+    let created: CreatedPolicy[] = [];
+    const bulk = await measure('bulk create', async () => {
+      const r = await bulkCreate(ctx, writer);
+      created = r.created;
+      return r;
+    });
+    if (ctx.opts.bulkOnly) return { bulk };
+    const churnPhase = await measure('churn', () => churn(ctx, created, writer));
+    const driftPhase = await measure('drift repair', () => drift(ctx, created, writer));
+    return { bulk, churn: churnPhase, drift: driftPhase };
   } finally {
     client.close();
   }
@@ -370,56 +394,89 @@ function operatorArgs(ctx: Context, extra: string[] = []): string[] {
 }
 
 async function launch(ctx: Context, extra: string[] = []): Promise<OperatorProcess> {
-  const env: Record<string, string> = {};
+  const nodeOptions = [ctx.opts.nodeOptions];
   if (ctx.opts.cpuProf) {
     await mkdir(ctx.profileDir, { recursive: true });
-    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${ctx.profileDir}`;
+    nodeOptions.push(`--cpu-prof --cpu-prof-dir=${ctx.profileDir}`);
   }
+  const env: Record<string, string> = {};
+  const joined = nodeOptions.filter(Boolean).join(' ');
+  if (joined) env.NODE_OPTIONS = joined;
   return startOperator({ kubeconfig: ctx.kubeconfig, args: operatorArgs(ctx, extra), env });
+}
+
+function clientFigures(a: OperatorSnapshot, b: OperatorSnapshot, ms: number): ClientFigures {
+  const requests = b.apiRequests - a.apiRequests;
+  const seconds = b.apiSeconds - a.apiSeconds;
+  return {
+    requests,
+    meanLatencyMs: round3((seconds * 1000) / Math.max(1, requests)),
+    meanInFlight: round3(seconds / (ms / 1000)),
+    meanQueueWaitMs: round3(
+      ((b.queueSeconds - a.queueSeconds) * 1000) / Math.max(1, b.dequeued - a.dequeued),
+    ),
+  };
 }
 
 /** A write phase with the operator doing the work: converged, then settled, then the audit window. */
 async function operatorPhase(
   ctx: Context,
   op: OperatorProcess,
+  what: string,
   run: () => Promise<{ from: number; t0: number; ms: number; needed: number }>,
 ): Promise<PhaseResult> {
   const pid = op.child.pid!;
   const cpu = cpuSnapshot(ctx, pid);
-  const rec0 = await reconcileCount(op);
+  const before = await snapshot(op);
   const r = await run();
   const settled = await waitSettled(op, { timeoutMs: ctx.timeoutMs });
   const end = Date.now();
   const cpu2 = cpuSnapshot(ctx, pid);
-  const reconciles = (await reconcileCount(op)) - rec0;
-  return phase(r.ms, r.needed, await auditWindow(ctx, r.from, end), cpuDelta(cpu, cpu2), {
-    settledMs: Math.round(Math.max(r.ms, settled - r.t0)),
-    reconciles,
+  const after = await snapshot(op);
+  const settledMs = Math.round(Math.max(r.ms, settled - r.t0));
+  const result = phase(r.ms, r.needed, await auditWindow(ctx, r.from, end), cpuDelta(cpu, cpu2), {
+    settledMs,
+    reconciles: after.reconciles - before.reconciles,
+    client: clientFigures(before, after, settledMs),
+    heap: {
+      usedMb: round3(after.heapUsedMb),
+      totalMb: round3(after.heapTotalMb),
+      externalMb: round3(after.externalMb),
+    },
   });
+  log(
+    `operator ${what}: ${(r.ms / 1000).toFixed(2)}s (settled ${(settledMs / 1000).toFixed(2)}s), ` +
+      `${result.audit.writes} writes, ${result.reconciles} reconciles, ` +
+      `${result.client!.meanLatencyMs.toFixed(0)} ms/request, ${result.client!.meanInFlight.toFixed(1)} in flight, ` +
+      `${result.client!.meanQueueWaitMs!.toFixed(0)} ms queue wait, CPU ${result.cpu.operator}s`,
+  );
+  return result;
 }
 
 async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
   const op = await launch(ctx);
   let created: CreatedPolicy[] = [];
-  let bulk: PhaseResult, churnPhase: PhaseResult, driftPhase: PhaseResult, bulkPeak: number, runPeak: number;
   const sampler = new RssSampler(op.child.pid!).start();
+  let bulk: PhaseResult;
+  let churnPhase: PhaseResult;
+  let driftPhase: PhaseResult;
+  let bulkPeak: number;
+  let runPeak: number;
   try {
     await op.waitReady(60_000);
-    bulk = await operatorPhase(ctx, op, async () => {
+    bulk = await operatorPhase(ctx, op, 'bulk create', async () => {
       const r = await bulkCreate(ctx, undefined);
       created = r.created;
       return r;
     });
-    bulkPeak = sampler.peakMb;
+    bulkPeak = Math.round(Math.max(sampler.peakMb, memory(op.child.pid!)?.hwmMb ?? 0));
     log(
-      `operator bulk create: ${(bulk.ms / 1000).toFixed(2)}s (settled ${(bulk.settledMs! / 1000).toFixed(2)}s), ` +
-        `${bulk.audit.writes} writes, ${bulk.reconciles} reconciles, peak RSS ${bulkPeak.toFixed(0)} MB`,
+      `operator peak RSS after bulk create: ${bulkPeak} MB (heap used ${bulk.heap!.usedMb.toFixed(0)} MB of ${bulk.heap!.totalMb.toFixed(0)} MB)`,
     );
-    churnPhase = await operatorPhase(ctx, op, () => churn(ctx, created, undefined));
-    log(`operator churn: ${(churnPhase.ms / 1000).toFixed(2)}s, ${churnPhase.audit.writes} writes`);
-    driftPhase = await operatorPhase(ctx, op, () => drift(ctx, created, undefined));
-    log(`operator drift repair: ${(driftPhase.ms / 1000).toFixed(2)}s, ${driftPhase.audit.writes} writes`);
-    runPeak = Math.max(sampler.peakMb, memory(op.child.pid!)?.hwmMb ?? 0);
+    if (ctx.opts.bulkOnly) return { bulk, peakRssMb: bulkPeak, bulkPeakRssMb: bulkPeak };
+    churnPhase = await operatorPhase(ctx, op, 'churn', () => churn(ctx, created, undefined));
+    driftPhase = await operatorPhase(ctx, op, 'drift repair', () => drift(ctx, created, undefined));
+    runPeak = Math.round(Math.max(sampler.peakMb, memory(op.child.pid!)?.hwmMb ?? 0));
   } finally {
     sampler.stop();
     await op.stop();
@@ -439,11 +496,18 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     const settled = await waitSettled(cold, { minReconciles: ctx.n, timeoutMs: ctx.timeoutMs });
     const coldEnd = Date.now();
     const coldCpu = { ...cpuDelta(cpu0, cpuSnapshot(ctx, pid)), operator: cpuSeconds(pid) };
-    const coldReconciles = await reconcileCount(cold);
+    const coldSnap = await snapshot(cold);
     const coldPeak = Math.max(coldSampler.peakMb, memory(pid)?.hwmMb ?? 0);
     const coldAudit = await auditWindow(ctx, from, coldEnd);
     const coldPhase = {
-      ...phase(settled - t0, 0, coldAudit, coldCpu, { reconciles: coldReconciles }),
+      ...phase(settled - t0, 0, coldAudit, coldCpu, {
+        reconciles: coldSnap.reconciles,
+        heap: {
+          usedMb: round3(coldSnap.heapUsedMb),
+          totalMb: round3(coldSnap.heapTotalMb),
+          externalMb: round3(coldSnap.externalMb),
+        },
+      }),
       readyMs: Math.round(readyMs),
       peakRssMb: Math.round(coldPeak),
     };
@@ -454,28 +518,35 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
 
     const idleFrom = Date.now();
     const idleCpu0 = cpuSnapshot(ctx, pid);
-    const idleRec0 = await reconcileCount(cold);
+    const idleBefore = await snapshot(cold);
     const idleMs = ctx.opts.resyncSeconds * ctx.opts.idleResyncs * 1000 + 500;
     await sleep(idleMs);
     const idleEnd = Date.now();
     const idleCpu = cpuDelta(idleCpu0, cpuSnapshot(ctx, pid));
-    const idleReconciles = (await reconcileCount(cold)) - idleRec0;
+    const idleAfter = await snapshot(cold);
     const steady = memory(pid);
     const idleAudit = await auditWindow(ctx, idleFrom, idleEnd);
     const idlePhase = {
-      ...phase(idleMs, 0, idleAudit, idleCpu, { reconciles: idleReconciles }),
+      ...phase(idleMs, 0, idleAudit, idleCpu, {
+        reconciles: idleAfter.reconciles - idleBefore.reconciles,
+        heap: {
+          usedMb: round3(idleAfter.heapUsedMb),
+          totalMb: round3(idleAfter.heapTotalMb),
+          externalMb: round3(idleAfter.externalMb),
+        },
+      }),
       steadyRssMb: Math.round(steady?.rssMb ?? NaN),
     };
     log(
       `operator idle ${(idleMs / 1000).toFixed(1)}s: ${idleAudit.writes} writes, ${idleAudit.lists} LIST, ` +
-        `${idleAudit.watches} WATCH, ${idleReconciles} reconciles, steady RSS ${idlePhase.steadyRssMb} MB`,
+        `${idleAudit.watches} WATCH, ${idlePhase.reconciles} reconciles, steady RSS ${idlePhase.steadyRssMb} MB`,
     );
     return {
       bulk,
       churn: churnPhase,
       drift: driftPhase,
-      peakRssMb: Math.round(runPeak),
-      bulkPeakRssMb: Math.round(bulkPeak),
+      peakRssMb: runPeak,
+      bulkPeakRssMb: bulkPeak,
       cold: coldPhase,
       idle: idlePhase,
     };

@@ -14,8 +14,38 @@ export function metricSum(text: string, name: string): number {
   return sum;
 }
 
-export const RECONCILES = 'impersonation_operator_reconcile_total';
-const DEPTH = 'impersonation_operator_workqueue_depth';
+const P = 'impersonation_operator_';
+export const RECONCILES = `${P}reconcile_total`;
+const DEPTH = `${P}workqueue_depth`;
+
+/** Cumulative figures at one moment; differences between two give a phase's figures. */
+export interface OperatorSnapshot {
+  reconciles: number;
+  /** API requests (all verbs, watches excluded once they end) and their summed latency in seconds. */
+  apiRequests: number;
+  apiSeconds: number;
+  /** Keys taken from the queue and their summed wait in seconds. */
+  dequeued: number;
+  queueSeconds: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+}
+
+export async function snapshot(op: OperatorProcess): Promise<OperatorSnapshot> {
+  const text = await op.metrics();
+  const mb = (name: string) => metricSum(text, name) / 2 ** 20;
+  return {
+    reconciles: metricSum(text, RECONCILES),
+    apiRequests: metricSum(text, `${P}api_request_duration_seconds_count`),
+    apiSeconds: metricSum(text, `${P}api_request_duration_seconds_sum`),
+    dequeued: metricSum(text, `${P}workqueue_queue_duration_seconds_count`),
+    queueSeconds: metricSum(text, `${P}workqueue_queue_duration_seconds_sum`),
+    heapUsedMb: mb('nodejs_heap_size_used_bytes'),
+    heapTotalMb: mb('nodejs_heap_size_total_bytes'),
+    externalMb: mb('nodejs_external_memory_bytes'),
+  };
+}
 
 export async function reconcileCount(op: OperatorProcess): Promise<number> {
   return metricSum(await op.metrics(), RECONCILES);

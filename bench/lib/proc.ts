@@ -30,6 +30,17 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** Busy CPU seconds of the whole machine (every process, ours and others'), from /proc/stat. */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Samples a process's RSS every `intervalMs` and keeps the peak since the last `reset`. */
 export class RssSampler {
   private timer: NodeJS.Timeout | undefined;

@@ -8,6 +8,8 @@ export interface CpuSnapshot {
   kcm: number;
   bench: number;
   operator: number;
+  /** Every process on the machine (other people's work included). */
+  machine: number;
 }
 
 export interface PhaseResult {
@@ -25,21 +27,36 @@ export interface PhaseResult {
   /** (GET + LIST) by the identity / reconciles. */
   getListPerReconcile?: number;
   cpu: CpuSnapshot;
+  /** The client's own view (operator: its /metrics; baseline: KubeClient's request observer). */
+  client?: ClientFigures;
+  /** Operator V8 heap at the end of the phase. */
+  heap?: { usedMb: number; totalMb: number; externalMb: number };
+}
+
+export interface ClientFigures {
+  requests: number;
+  /** Mean time to response headers. */
+  meanLatencyMs: number;
+  /** Little's law: summed request time / phase time. */
+  meanInFlight: number;
+  /** Operator only: mean time a key waited in the work queue for a worker. */
+  meanQueueWaitMs?: number;
 }
 
 export interface RepeatResult {
   repeat: number;
-  baseline: { bulk: PhaseResult; churn: PhaseResult; drift: PhaseResult };
+  /** churn, drift, cold and idle are absent with --bulk-only. */
+  baseline: { bulk: PhaseResult; churn?: PhaseResult; drift?: PhaseResult };
   operator: {
     bulk: PhaseResult;
-    churn: PhaseResult;
-    drift: PhaseResult;
+    churn?: PhaseResult;
+    drift?: PhaseResult;
     /** Peak RSS of the process that did bulk, churn and drift. */
     peakRssMb: number;
     /** Peak RSS of that process until bulk create settled. */
     bulkPeakRssMb: number;
-    cold: PhaseResult & { readyMs: number; peakRssMb: number };
-    idle: PhaseResult & { steadyRssMb: number };
+    cold?: PhaseResult & { readyMs: number; peakRssMb: number };
+    idle?: PhaseResult & { steadyRssMb: number };
   };
 }
 
@@ -64,57 +81,67 @@ export function median(values: readonly number[]): number {
 
 const s = (ms: number) => ms / 1000;
 
+const sum = (phases: (PhaseResult | undefined)[], pick: (p: PhaseResult) => number) =>
+  phases.reduce((acc, p) => acc + (p ? pick(p) : NaN), 0);
+
 export function figures(r: RepeatResult): Figures {
   const { baseline: b, operator: o } = r;
   const opPhases = [o.bulk, o.churn, o.drift];
   const basePhases = [b.bulk, b.churn, b.drift];
+  const secs = (p: PhaseResult | undefined) => (p ? s(p.ms) : NaN);
+  const ratioOf = (x: PhaseResult | undefined, y: PhaseResult | undefined) => (x && y ? x.ms / y.ms : NaN);
+  const n = (x: number | undefined) => x ?? NaN;
   return {
     bulkOperatorS: s(o.bulk.ms),
     bulkSettledS: s(o.bulk.settledMs ?? o.bulk.ms),
     bulkBaselineS: s(b.bulk.ms),
     bulkRatio: o.bulk.ms / b.bulk.ms,
-    churnOperatorS: s(o.churn.ms),
-    churnBaselineS: s(b.churn.ms),
-    churnRatio: o.churn.ms / b.churn.ms,
-    driftOperatorS: s(o.drift.ms),
-    driftBaselineS: s(b.drift.ms),
-    driftRatio: o.drift.ms / b.drift.ms,
+    churnOperatorS: secs(o.churn),
+    churnBaselineS: secs(b.churn),
+    churnRatio: ratioOf(o.churn, b.churn),
+    driftOperatorS: secs(o.drift),
+    driftBaselineS: secs(b.drift),
+    driftRatio: ratioOf(o.drift, b.drift),
     bulkNeeded: o.bulk.needed,
     bulkWrites: o.bulk.audit.writes,
     bulkAmplification: o.bulk.amplification,
-    churnAmplification: o.churn.amplification,
-    driftAmplification: o.drift.amplification,
+    churnAmplification: n(o.churn?.amplification),
+    driftAmplification: n(o.drift?.amplification),
     baselineBulkAmplification: b.bulk.amplification,
     bulkEventWrites: o.bulk.audit.eventWrites,
-    operatorEventWrites: opPhases.reduce((a, p) => a + p.audit.eventWrites, 0),
-    bulkReconciles: o.bulk.reconciles ?? NaN,
-    bulkGetListPerReconcile: o.bulk.getListPerReconcile ?? NaN,
-    churnGetListPerReconcile: o.churn.getListPerReconcile ?? NaN,
-    driftGetListPerReconcile: o.drift.getListPerReconcile ?? NaN,
-    idleGetListPerReconcile: o.idle.getListPerReconcile ?? NaN,
-    operator409: opPhases.reduce((a, p) => a + p.audit.conflicts409, 0),
-    operator429: [...opPhases, o.cold, o.idle].reduce((a, p) => a + p.audit.throttled429, 0),
-    operatorErrors: opPhases.reduce((a, p) => a + p.audit.otherErrors, 0),
-    baseline409: basePhases.reduce((a, p) => a + p.audit.conflicts409, 0),
-    baseline429: basePhases.reduce((a, p) => a + p.audit.throttled429, 0),
-    coldReadyS: s(o.cold.readyMs),
-    coldSettledS: s(o.cold.ms),
-    coldWrites: o.cold.audit.writes,
-    coldEventWrites: o.cold.audit.eventWrites,
-    coldLists: o.cold.audit.lists,
-    coldGets: o.cold.audit.gets,
-    coldPeakRssMb: o.cold.peakRssMb,
-    coldOperatorCpuS: o.cold.cpu.operator,
-    idleSeconds: s(o.idle.ms),
-    idleWrites: o.idle.audit.writes + o.idle.audit.eventWrites,
-    idleLists: o.idle.audit.lists,
-    idleWatches: o.idle.audit.watches,
-    idleGets: o.idle.audit.gets,
-    idleReconciles: o.idle.reconciles ?? NaN,
-    idleOperatorCpuS: o.idle.cpu.operator,
+    operatorEventWrites: sum(opPhases, (p) => p.audit.eventWrites),
+    bulkReconciles: n(o.bulk.reconciles),
+    bulkGetListPerReconcile: n(o.bulk.getListPerReconcile),
+    churnGetListPerReconcile: n(o.churn?.getListPerReconcile),
+    driftGetListPerReconcile: n(o.drift?.getListPerReconcile),
+    idleGetListPerReconcile: n(o.idle?.getListPerReconcile),
+    operator409: sum(opPhases, (p) => p.audit.conflicts409),
+    operator429: sum([...opPhases, o.cold, o.idle], (p) => p.audit.throttled429),
+    operatorErrors: sum(opPhases, (p) => p.audit.otherErrors),
+    baseline409: sum(basePhases, (p) => p.audit.conflicts409),
+    baseline429: sum(basePhases, (p) => p.audit.throttled429),
+    coldReadyS: o.cold ? s(o.cold.readyMs) : NaN,
+    coldSettledS: secs(o.cold),
+    coldWrites: n(o.cold?.audit.writes),
+    coldEventWrites: n(o.cold?.audit.eventWrites),
+    coldLists: n(o.cold?.audit.lists),
+    coldGets: n(o.cold?.audit.gets),
+    coldPeakRssMb: n(o.cold?.peakRssMb),
+    coldOperatorCpuS: n(o.cold?.cpu.operator),
+    coldHeapUsedMb: n(o.cold?.heap?.usedMb),
+    idleSeconds: secs(o.idle),
+    idleWrites: o.idle ? o.idle.audit.writes + o.idle.audit.eventWrites : NaN,
+    idleLists: n(o.idle?.audit.lists),
+    idleWatches: n(o.idle?.audit.watches),
+    idleGets: n(o.idle?.audit.gets),
+    idleReconciles: n(o.idle?.reconciles),
+    idleOperatorCpuS: n(o.idle?.cpu.operator),
+    idleHeapUsedMb: n(o.idle?.heap?.usedMb),
     peakRssMb: o.peakRssMb,
     bulkPeakRssMb: o.bulkPeakRssMb,
-    steadyRssMb: o.idle.steadyRssMb,
+    steadyRssMb: n(o.idle?.steadyRssMb),
+    bulkHeapUsedMb: n(o.bulk.heap?.usedMb),
+    bulkHeapTotalMb: n(o.bulk.heap?.totalMb),
     bulkOperatorCpuS: o.bulk.cpu.operator,
     bulkApiserverCpuS: o.bulk.cpu.apiserver,
     bulkEtcdCpuS: o.bulk.cpu.etcd,
@@ -123,6 +150,15 @@ export function figures(r: RepeatResult): Figures {
     baselineBulkEtcdCpuS: b.bulk.cpu.etcd,
     baselineBulkBenchCpuS: b.bulk.cpu.bench,
     bulkBenchCpuS: o.bulk.cpu.bench,
+    bulkApiserverCores: o.bulk.cpu.apiserver / s(o.bulk.settledMs ?? o.bulk.ms),
+    baselineBulkApiserverCores: b.bulk.cpu.apiserver / s(b.bulk.ms),
+    bulkMachineCores: o.bulk.cpu.machine / s(o.bulk.settledMs ?? o.bulk.ms),
+    baselineBulkMachineCores: b.bulk.cpu.machine / s(b.bulk.ms),
+    bulkLatencyMs: n(o.bulk.client?.meanLatencyMs),
+    bulkInFlight: n(o.bulk.client?.meanInFlight),
+    bulkQueueWaitMs: n(o.bulk.client?.meanQueueWaitMs),
+    baselineBulkLatencyMs: n(b.bulk.client?.meanLatencyMs),
+    baselineBulkInFlight: n(b.bulk.client?.meanInFlight),
   };
 }
 
@@ -240,6 +276,39 @@ export function renderMarkdown(r: BenchResult): string {
         f2(f.driftOperatorS),
         f2(f.driftBaselineS),
         ratio(f.driftRatio),
+      ]),
+    ),
+  );
+  out.push('');
+  out.push('### Bulk create: where the time goes');
+  out.push('');
+  out.push(
+    table(
+      [
+        'N',
+        'k',
+        'operator: requests in flight',
+        'ms/request',
+        'queue wait ms',
+        'kube-apiserver cores',
+        'machine cores busy',
+        'baseline: requests in flight',
+        'ms/request',
+        'kube-apiserver cores',
+        'machine cores busy',
+      ],
+      rows((c, f) => [
+        String(c.n),
+        String(c.k),
+        f1(f.bulkInFlight),
+        int(f.bulkLatencyMs),
+        int(f.bulkQueueWaitMs),
+        f2(f.bulkApiserverCores),
+        f2(f.bulkMachineCores),
+        f1(f.baselineBulkInFlight),
+        int(f.baselineBulkLatencyMs),
+        f2(f.baselineBulkApiserverCores),
+        f2(f.baselineBulkMachineCores),
       ]),
     ),
   );
