@@ -1,0 +1,170 @@
+// The container image's runtime stage, without Docker: production dependencies only, installed from
+// the lock file into a clean directory next to the built dist/src (what the Dockerfile's `deps` and
+// runtime stages copy), started with Node 24. Catches a dependency that only exists as a dev
+// dependency, a broken entry point, and chart arguments the operator's flag parser would refuse.
+// Needs `npm run build` first (npm run test:integration does it) and the npm registry (or npm's cache).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadAll } from 'js-yaml';
+import { freePort, repoRoot } from '../harness/controlplane.js';
+import { installOperatorRbac, type OperatorRbac } from '../harness/operator-rbac.js';
+import { helmTemplateOk, run } from '../harness/tools.js';
+
+const ENTRY = join('dist', 'src', 'main.js');
+
+interface Running {
+  code: Promise<number | null>;
+  output: () => string;
+  stop: () => void;
+}
+
+function start(appDir: string, args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  // process.execPath is Node 24 here (jest runs under the `node` devDependency), as in the image.
+  const child = spawn(process.execPath, [ENTRY, ...args], {
+    cwd: appDir,
+    // Only what the image sets: no NODE_PATH, nothing from this checkout.
+    env: { PATH: '/usr/bin:/bin', NODE_ENV: 'production', HOME: appDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  return {
+    code: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    output: () => output,
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+async function httpStatus(url: string): Promise<number> {
+  try {
+    return (await fetch(url)).status;
+  } catch {
+    return 0;
+  }
+}
+
+describe('container runtime stage (production dependencies only)', () => {
+  let appDir: string;
+
+  beforeAll(async () => {
+    if (!existsSync(join(repoRoot, ENTRY))) {
+      throw new Error(`${ENTRY} is missing: run \`npm run build\` first (npm run test:integration does).`);
+    }
+    appDir = await mkdtemp(join(tmpdir(), 'impop-image-'));
+    for (const f of ['package.json', 'package-lock.json']) await cp(join(repoRoot, f), join(appDir, f));
+    // The Dockerfile's deps stage, verbatim.
+    const install = await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
+      cwd: appDir,
+    });
+    if (install.code !== 0) throw new Error(`npm ci --omit=dev failed:\n${install.stderr}`);
+    await cp(join(repoRoot, 'dist', 'src'), join(appDir, 'dist', 'src'), { recursive: true });
+    await cp(join(repoRoot, 'crds'), join(appDir, 'crds'), { recursive: true });
+  }, 10 * 60_000);
+
+  afterAll(async () => {
+    if (appDir) await rm(appDir, { recursive: true, force: true });
+  });
+
+  it('installs no dev-only package (per the lock file)', async () => {
+    const lock = JSON.parse(await readFile(join(repoRoot, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
+    const devOnly = Object.entries(lock.packages)
+      .filter(([path, entry]) => path !== '' && entry.dev === true)
+      .map(([path]) => path);
+    expect(devOnly).toEqual(
+      expect.arrayContaining(['node_modules/typescript', 'node_modules/jest', 'node_modules/node']),
+    );
+    expect(devOnly.filter((path) => existsSync(join(appDir, path)))).toEqual([]);
+  });
+
+  it('starts the entry point with --help and exits 0', async () => {
+    const p = start(appDir, ['--help']);
+    expect(await p.code).toBe(0);
+    expect(p.output()).toContain('Usage: impersonation-operator');
+  });
+
+  it('exits non-zero with a clear message on a bad flag', async () => {
+    const p = start(appDir, ['--no-such-flag']);
+    expect(await p.code).toBe(2);
+    expect(p.output()).toMatch(/Unknown option '--no-such-flag'/);
+  });
+
+  it('accepts every argument the chart passes (flags named in --help, values parsed)', async () => {
+    const rendered = await helmTemplateOk({
+      values: { operator: { leaderElection: { enabled: false } } },
+      flags: ['--show-only', 'templates/deployment.yaml'],
+    });
+    const [deployment] = loadAll(rendered) as [
+      { spec: { template: { spec: { containers: { args: string[] }[] } } } },
+    ];
+    const args = deployment.spec.template.spec.containers[0]!.args.map((a) =>
+      a.replace('$(POD_NAMESPACE)', 'impersonation-operator'),
+    );
+    const help = start(appDir, ['--help']);
+    await help.code;
+    for (const arg of args) {
+      const flag = arg.replace(/=.*$/, '');
+      expect([arg, help.output().includes(flag)]).toEqual([arg, true]);
+    }
+    // With the chart's arguments and no reachable cluster it must fail on the cluster (exit 1),
+    // not on its configuration (exit 2).
+    const p = start(appDir, [...args, '--kubeconfig=/nonexistent/kubeconfig']);
+    const timer = setTimeout(p.stop, 15_000);
+    const code = await p.code;
+    clearTimeout(timer);
+    expect(p.output()).not.toMatch(/invalid configuration/);
+    expect(code).not.toBe(2);
+  });
+
+  describe("running as the chart's ServiceAccount against the local control plane", () => {
+    let rbac: OperatorRbac | undefined;
+    afterAll(async () => {
+      await rbac?.uninstall();
+    });
+
+    it('becomes ready, serves /metrics, and shuts down cleanly on SIGTERM', async () => {
+      rbac = await installOperatorRbac({ impersonate: { users: ['image-test@example.com'] } });
+      const [metrics, probes] = [await freePort(), await freePort()];
+      const p = start(
+        appDir,
+        [
+          '--leader-elect',
+          `--leader-election-namespace=${rbac.namespace}`,
+          `--leader-election-lease-name=${rbac.release}`,
+          `--metrics-bind-address=127.0.0.1:${metrics}`,
+          `--health-probe-bind-address=127.0.0.1:${probes}`,
+          `--kubeconfig=${await rbac.kubeconfig()}`,
+        ],
+        { POD_NAME: 'image-test-0' },
+      );
+      let exited = false;
+      void p.code.then(() => (exited = true));
+      try {
+        const deadline = Date.now() + 60_000;
+        while (
+          Date.now() < deadline &&
+          !exited &&
+          (await httpStatus(`http://127.0.0.1:${probes}/readyz`)) !== 200
+        ) {
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        expect([exited, p.output().slice(-2000)]).toEqual([false, expect.any(String)]);
+        expect(await httpStatus(`http://127.0.0.1:${probes}/readyz`)).toBe(200);
+        expect(await httpStatus(`http://127.0.0.1:${probes}/healthz`)).toBe(200);
+        const body = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+        expect(body).toMatch(/^# HELP /m);
+        // Nothing the chart's identity lacks was needed: no "forbidden" in the logs.
+        expect(p.output()).not.toMatch(/forbidden/i);
+      } finally {
+        p.stop();
+      }
+      expect(await p.code).toBe(0);
+    });
+  });
+});
