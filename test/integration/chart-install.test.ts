@@ -12,7 +12,7 @@ import { requestAs, type RawResponse } from '../harness/http.js';
 import { kubeconfigFor, serviceAccountKubeconfig } from '../harness/identities.js';
 import { kubectl, kubectlOk } from '../harness/kubectl.js';
 import { waitUntilEffective } from '../harness/operator-rbac.js';
-import { chartDir, ensureTools, helm, helmTemplateOk } from '../harness/tools.js';
+import { chartDir, ensureTools, helm, helmTemplateOk, run } from '../harness/tools.js';
 
 const suffix = randomBytes(3).toString('hex');
 const ns = `impop-chart-${suffix}`;
@@ -388,6 +388,44 @@ describe('Helm chart installed in the local control plane', () => {
       );
     });
   });
+});
+
+describe('scripts/kind-e2e.sh', () => {
+  const e2eNs = `impop-e2e-${suffix}`;
+  const e2eRelease = `e2e-${suffix}`;
+
+  afterAll(async () => {
+    const admin = clusterInfo().adminKubeconfig;
+    await helm(['uninstall', e2eRelease, '--namespace', e2eNs, '--kubeconfig', admin, '--wait=false']).catch(
+      () => undefined,
+    );
+    await kubectl(['delete', 'namespace', e2eNs, '--wait=false']);
+  });
+
+  it('passes its chart and identity steps against the local control plane (LOCAL_CLUSTER=1)', async () => {
+    const tools = await ensureTools();
+    const info = clusterInfo();
+    const r = await run('bash', [join(repoRoot, 'scripts', 'kind-e2e.sh')], {
+      env: {
+        ...process.env,
+        LOCAL_CLUSTER: '1',
+        NS: e2eNs,
+        RELEASE: e2eRelease,
+        KUBECONFIG: info.adminKubeconfig,
+        PATH: `${info.binDir}:${tools.dir}:${process.env.PATH ?? ''}`,
+        HELM_CONFIG_HOME: join(info.workDir, 'helm-config'),
+        HELM_CACHE_HOME: join(info.workDir, 'helm-cache'),
+        HELM_DATA_HOME: join(info.workDir, 'helm-data'),
+      },
+    });
+    expect({ code: r.code, tail: (r.stdout + r.stderr).slice(-3000) }).toEqual({
+      code: 0,
+      tail: expect.stringContaining('done: chart and identity steps passed'),
+    });
+    for (const check of ['updating system:basic-user', 'binding cluster-admin', 'reading Secrets']) {
+      expect(r.stdout).toContain(`ok: refused: ${check}`);
+    }
+  }, 180_000);
 });
 
 describe('rbac.mode=escalate (with the operator guard)', () => {
