@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
@@ -15,6 +15,9 @@ import { installOperatorRbac, type OperatorRbac } from '../harness/operator-rbac
 import { helmTemplateOk, run } from '../harness/tools.js';
 
 const ENTRY = join('dist', 'src', 'main.js');
+/** The image's user (distroless nonroot). When the tests run as root, the operator runs as this UID. */
+const RUNTIME_UID = 65532;
+const asRuntimeUser = process.getuid?.() === 0;
 
 interface Running {
   code: Promise<number | null>;
@@ -29,6 +32,7 @@ function start(appDir: string, args: string[], env: NodeJS.ProcessEnv = {}): Run
     // Only what the image sets: no NODE_PATH, nothing from this checkout.
     env: { PATH: '/usr/bin:/bin', NODE_ENV: 'production', HOME: appDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(asRuntimeUser ? { uid: RUNTIME_UID, gid: RUNTIME_UID } : {}),
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -64,6 +68,8 @@ describe('container runtime stage (production dependencies only)', () => {
     if (install.code !== 0) throw new Error(`npm ci --omit=dev failed:\n${install.stderr}`);
     await cp(join(repoRoot, 'dist', 'src'), join(appDir, 'dist', 'src'), { recursive: true });
     await cp(join(repoRoot, 'crds'), join(appDir, 'crds'), { recursive: true });
+    // As in the image: files owned by root, readable but not writable by the operator's user.
+    await run('chmod', ['-R', 'a+rX,go-w', appDir]);
   }, 10 * 60_000);
 
   afterAll(async () => {
@@ -124,12 +130,28 @@ describe('container runtime stage (production dependencies only)', () => {
 
   describe("running as the chart's ServiceAccount against the local control plane", () => {
     let rbac: OperatorRbac | undefined;
+    let credentials: string | undefined;
     afterAll(async () => {
       await rbac?.uninstall();
+      if (credentials) await rm(credentials, { recursive: true, force: true });
     });
 
-    it('becomes ready, serves /metrics, and shuts down cleanly on SIGTERM', async () => {
+    it('becomes ready (as UID 65532 when run as root), serves /metrics, and shuts down cleanly on SIGTERM', async () => {
       rbac = await installOperatorRbac({ impersonate: { users: ['image-test@example.com'] } });
+      // A kubeconfig the runtime user may read (the harness writes its files 0600 for root).
+      const kubeconfig = JSON.parse(await readFile(await rbac.kubeconfig(), 'utf8')) as {
+        clusters: { cluster: { 'certificate-authority'?: string; 'certificate-authority-data'?: string } }[];
+      };
+      for (const { cluster } of kubeconfig.clusters) {
+        cluster['certificate-authority-data'] = (await readFile(cluster['certificate-authority']!)).toString(
+          'base64',
+        );
+        delete cluster['certificate-authority'];
+      }
+      credentials = await mkdtemp(join(tmpdir(), 'impop-image-kubeconfig-'));
+      await chmod(credentials, 0o755);
+      const kubeconfigPath = join(credentials, 'kubeconfig');
+      await writeFile(kubeconfigPath, JSON.stringify(kubeconfig), { mode: 0o644 });
       const [metrics, probes] = [await freePort(), await freePort()];
       const p = start(
         appDir,
@@ -139,7 +161,7 @@ describe('container runtime stage (production dependencies only)', () => {
           `--leader-election-lease-name=${rbac.release}`,
           `--metrics-bind-address=127.0.0.1:${metrics}`,
           `--health-probe-bind-address=127.0.0.1:${probes}`,
-          `--kubeconfig=${await rbac.kubeconfig()}`,
+          `--kubeconfig=${kubeconfigPath}`,
         ],
         { POD_NAME: 'image-test-0' },
       );
