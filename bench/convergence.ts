@@ -405,6 +405,15 @@ async function launch(ctx: Context, extra: string[] = []): Promise<OperatorProce
   return startOperator({ kubeconfig: ctx.kubeconfig, args: operatorArgs(ctx, extra), env });
 }
 
+function heapOf(snap: OperatorSnapshot): NonNullable<PhaseResult['heap']> {
+  return {
+    usedMb: round3(snap.heapUsedMb),
+    totalMb: round3(snap.heapTotalMb),
+    externalMb: round3(snap.externalMb),
+    spacesMb: snap.spacesMb,
+  };
+}
+
 function clientFigures(a: OperatorSnapshot, b: OperatorSnapshot, ms: number): ClientFigures {
   const requests = b.apiRequests - a.apiRequests;
   const seconds = b.apiSeconds - a.apiSeconds;
@@ -438,11 +447,7 @@ async function operatorPhase(
     settledMs,
     reconciles: after.reconciles - before.reconciles,
     client: clientFigures(before, after, settledMs),
-    heap: {
-      usedMb: round3(after.heapUsedMb),
-      totalMb: round3(after.heapTotalMb),
-      externalMb: round3(after.externalMb),
-    },
+    heap: heapOf(after),
   });
   log(
     `operator ${what}: ${(r.ms / 1000).toFixed(2)}s (settled ${(settledMs / 1000).toFixed(2)}s), ` +
@@ -471,7 +476,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     });
     bulkPeak = Math.round(Math.max(sampler.peakMb, memory(op.child.pid!)?.hwmMb ?? 0));
     log(
-      `operator peak RSS after bulk create: ${bulkPeak} MB (heap used ${bulk.heap!.usedMb.toFixed(0)} MB of ${bulk.heap!.totalMb.toFixed(0)} MB)`,
+      `operator peak RSS after bulk create: ${bulkPeak} MB (heap used ${bulk.heap!.usedMb.toFixed(0)} MB of ${bulk.heap!.totalMb.toFixed(0)} MB: ${JSON.stringify(bulk.heap!.spacesMb)})`,
     );
     if (ctx.opts.bulkOnly) return { bulk, peakRssMb: bulkPeak, bulkPeakRssMb: bulkPeak };
     churnPhase = await operatorPhase(ctx, op, 'churn', () => churn(ctx, created, undefined));
@@ -502,11 +507,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     const coldPhase = {
       ...phase(settled - t0, 0, coldAudit, coldCpu, {
         reconciles: coldSnap.reconciles,
-        heap: {
-          usedMb: round3(coldSnap.heapUsedMb),
-          totalMb: round3(coldSnap.heapTotalMb),
-          externalMb: round3(coldSnap.externalMb),
-        },
+        heap: heapOf(coldSnap),
       }),
       readyMs: Math.round(readyMs),
       peakRssMb: Math.round(coldPeak),
@@ -529,11 +530,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     const idlePhase = {
       ...phase(idleMs, 0, idleAudit, idleCpu, {
         reconciles: idleAfter.reconciles - idleBefore.reconciles,
-        heap: {
-          usedMb: round3(idleAfter.heapUsedMb),
-          totalMb: round3(idleAfter.heapTotalMb),
-          externalMb: round3(idleAfter.externalMb),
-        },
+        heap: heapOf(idleAfter),
       }),
       steadyRssMb: Math.round(steady?.rssMb ?? NaN),
     };

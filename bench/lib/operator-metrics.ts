@@ -30,6 +30,15 @@ export interface OperatorSnapshot {
   heapUsedMb: number;
   heapTotalMb: number;
   externalMb: number;
+  /** V8 heap space -> size (MB), e.g. new_space, old_space, large_object_space. */
+  spacesMb: Record<string, number>;
+}
+
+function spaces(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="([^"]+)"\} (\S+)$/gm))
+    out[m[1]!] = Math.round((Number(m[2]) / 2 ** 20) * 10) / 10;
+  return out;
 }
 
 export async function snapshot(op: OperatorProcess): Promise<OperatorSnapshot> {
@@ -44,6 +53,7 @@ export async function snapshot(op: OperatorProcess): Promise<OperatorSnapshot> {
     heapUsedMb: mb('nodejs_heap_size_used_bytes'),
     heapTotalMb: mb('nodejs_heap_size_total_bytes'),
     externalMb: mb('nodejs_external_memory_bytes'),
+    spacesMb: spaces(text),
   };
 }
 

@@ -30,7 +30,7 @@ export interface PhaseResult {
   /** The client's own view (operator: its /metrics; baseline: KubeClient's request observer). */
   client?: ClientFigures;
   /** Operator V8 heap at the end of the phase. */
-  heap?: { usedMb: number; totalMb: number; externalMb: number };
+  heap?: { usedMb: number; totalMb: number; externalMb: number; spacesMb?: Record<string, number> };
 }
 
 export interface ClientFigures {
