@@ -77,8 +77,25 @@ async function main(): Promise<number> {
   const operator = await runOperator(config, log);
   if (cp) {
     const info = cp.info!;
-    const k = `${info.kubectl} --kubeconfig ${info.adminKubeconfig}`;
-    setTimeout(() => {
+    // Print what to try once every example policy has been reconciled.
+    const settled = () => {
+      const r = spawnSync(
+        info.kubectl,
+        ['--kubeconfig', info.adminKubeconfig, 'get', 'impersonationpolicies', '-o', 'json'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      if (r.status !== 0) return false;
+      const items = (
+        JSON.parse(r.stdout) as {
+          items: { metadata: { generation?: number }; status?: { observedGeneration?: number } }[];
+        }
+      ).items;
+      return items.every((p) => p.status?.observedGeneration === p.metadata.generation);
+    };
+    const banner = () => {
+      if (!settled()) return void setTimeout(banner, 250).unref();
       process.stdout.write(
         [
           '',
@@ -91,7 +108,10 @@ async function main(): Promise<number> {
           '  kubectl get clusterroles,clusterrolebindings,roles,rolebindings -A -l app.kubernetes.io/managed-by=impersonation-operator',
           '  kubectl get imppol access-proxy -o jsonpath={.status} | head -c 2000',
           '  kubectl auth can-i list pods --as=alice@example.com --as-group=sre-on-call',
-          '  kubectl auth can-i impersonate users/alice@example.com --as=proxy',
+          '  kubectl auth can-i impersonate users/alice@example.com --as=proxy          # yes',
+          '  kubectl auth can-i impersonate users/mallory@example.com --as=proxy        # no',
+          '  kubectl auth can-i impersonate serviceaccounts/deployer -n my-namespace --as=system:serviceaccount:kube-system:cicd-agent  # yes',
+          '  kubectl auth can-i impersonate serviceaccounts/deployer -n team-a --as=system:serviceaccount:kube-system:cicd-agent        # no',
           '  kubectl auth can-i create deployments -n my-namespace --as=system:serviceaccount:my-namespace:deployer',
           `Metrics: http://127.0.0.1:${operator.servers[0]?.address.port ?? '?'}/metrics`,
           'Press Ctrl-C to stop the operator and the control plane.',
@@ -99,8 +119,8 @@ async function main(): Promise<number> {
           '',
         ].join('\n'),
       );
-      void k;
-    }, 3000).unref();
+    };
+    banner();
   }
 
   const code = await new Promise<number>((resolve) => {
