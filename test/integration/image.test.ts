@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { freePort, repoRoot } from '../harness/controlplane.js';
 import { installOperatorRbac, type OperatorRbac } from '../harness/operator-rbac.js';
+import { kubectlOk } from '../harness/kubectl.js';
 import { helmTemplateOk, run } from '../harness/tools.js';
 
 const ENTRY = join('dist', 'src', 'main.js');
@@ -136,7 +137,7 @@ describe('container runtime stage (production dependencies only)', () => {
       if (credentials) await rm(credentials, { recursive: true, force: true });
     });
 
-    it('becomes ready (as UID 65532 when run as root), serves /metrics, and shuts down cleanly on SIGTERM', async () => {
+    it('becomes ready as a standby (as UID 65532 when run as root), serves /metrics, and shuts down cleanly on SIGTERM', async () => {
       rbac = await installOperatorRbac({ impersonate: { users: ['image-test@example.com'] } });
       // A kubeconfig the runtime user may read (the harness writes its files 0600 for root).
       const kubeconfig = JSON.parse(await readFile(await rbac.kubeconfig(), 'utf8')) as {
@@ -152,6 +153,23 @@ describe('container runtime stage (production dependencies only)', () => {
       await chmod(credentials, 0o755);
       const kubeconfigPath = join(credentials, 'kubeconfig');
       await writeFile(kubeconfigPath, JSON.stringify(kubeconfig), { mode: 0o644 });
+      // Another replica holds the Lease, so this one is a standby (like the chart's second replica):
+      // it syncs its caches and turns ready but never writes, which keeps it out of the way of the
+      // other tests' operators and policies in this shared control plane.
+      const renewTime = new Date().toISOString().replace(/Z$/, '000Z');
+      await kubectlOk(['apply', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: rbac.release, namespace: rbac.namespace },
+          spec: {
+            holderIdentity: 'the-leader',
+            leaseDurationSeconds: 3600,
+            acquireTime: renewTime,
+            renewTime,
+          },
+        }),
+      });
       const [metrics, probes] = [await freePort(), await freePort()];
       const p = start(
         appDir,
@@ -183,6 +201,16 @@ describe('container runtime stage (production dependencies only)', () => {
         expect(body).toMatch(/^# HELP /m);
         // Nothing the chart's identity lacks was needed: no "forbidden" in the logs.
         expect(p.output()).not.toMatch(/forbidden/i);
+        const holder = await kubectlOk([
+          'get',
+          'lease',
+          rbac.release,
+          '-n',
+          rbac.namespace,
+          '-o',
+          'jsonpath={.spec.holderIdentity}',
+        ]);
+        expect(holder).toBe('the-leader');
       } finally {
         p.stop();
       }
