@@ -77,6 +77,30 @@ describe('container runtime stage (production dependencies only)', () => {
     if (appDir) await rm(appDir, { recursive: true, force: true });
   });
 
+  it('reproduces the Dockerfile: same install command, entry point, numeric non-root user, existing sources', async () => {
+    const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    const runtime = stages.at(-1)!;
+    expect(dockerfile).toContain('RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund');
+    expect(runtime).toMatch(/^ENTRYPOINT \["\/nodejs\/bin\/node", "dist\/src\/main\.js"\]$/m);
+    expect(runtime).toMatch(/^USER 65532:65532$/m);
+    expect(runtime).not.toMatch(/^RUN /m); // distroless: no shell at run time
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    expect(dockerfile).toMatch(/^ARG RUNTIME_IMAGE=gcr\.io\/distroless\/nodejs24-debian12:nonroot$/m);
+    // Every COPY from the build context names something that exists and .dockerignore lets through.
+    const ignore = await readFile(join(repoRoot, '.dockerignore'), 'utf8');
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(?:--chown=\S+ )?(.+) \S+$/gm)].flatMap((m) =>
+      m[1]!.split(' '),
+    );
+    expect(new Set(sources)).toEqual(
+      new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'crds']),
+    );
+    for (const source of sources) {
+      expect([source, existsSync(join(repoRoot, source))]).toEqual([source, true]);
+      expect([source, ignore.includes(`!${source}`)]).toEqual([source, true]);
+    }
+  });
+
   it('installs no dev-only package (per the lock file)', async () => {
     const lock = JSON.parse(await readFile(join(repoRoot, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, { dev?: boolean }>;
