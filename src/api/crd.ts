@@ -217,7 +217,9 @@ export function impersonationPolicyCrd(): Record<string, unknown> {
                 kind: { description: 'Kind of this object.', type: 'string' },
                 metadata: { type: 'object' },
                 spec,
-                status,
+                // A policy the operator has not reconciled yet reads back with observedGeneration 0, so
+                // kstatus (Flux) sees it as in progress rather than Current (its verdict for no status).
+                status: { ...status, default: { observedGeneration: 0 } },
               },
               'x-kubernetes-validations': ROOT_VALIDATIONS,
             },

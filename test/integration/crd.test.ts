@@ -115,8 +115,13 @@ describe('ImpersonationPolicy CRD on the API server', () => {
       await kubectlOk(['create', '-f', '-'], { input: JSON.stringify(object) });
       const stored = JSON.parse(
         await kubectlOk(['get', 'impersonationpolicy', object.metadata.name, '-o', 'json']),
-      ) as { spec: { groupNameNormalization: string; targets?: { allowAnyUser: boolean } } };
+      ) as {
+        spec: { groupNameNormalization: string; targets?: { allowAnyUser: boolean } };
+        status?: unknown;
+      };
       expect(stored.spec.groupNameNormalization).toBe('AccessProxy');
+      // Not reconciled yet (no operator runs here): kstatus/Flux must read "in progress", not "Current".
+      expect(stored.status).toEqual({ observedGeneration: 0 });
       if (stored.spec.targets !== undefined) expect(stored.spec.targets.allowAnyUser).toBe(false);
     }
     const table = await kubectlOk(['get', 'imppol', created[0]!]);
