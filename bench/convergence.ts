@@ -12,7 +12,7 @@
 //   place) and idle (a few resync periods).
 // Times come from an independent watcher (bench/lib/watcher.ts); request counts from the audit log.
 // Results: bench/results/<timestamp>.json and .md.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -66,6 +66,7 @@ export interface Options {
   operatorArgs: string[];
   nodeOptions: string;
   cpuProf: boolean;
+  heapSnapshot: boolean;
   bulkOnly: boolean;
   out: string;
 }
@@ -88,6 +89,7 @@ function parseOptions(argv: string[]): Options {
       'operator-arg': { type: 'string', multiple: true, default: [] },
       'node-options': { type: 'string', default: '' },
       'cpu-prof': { type: 'boolean', default: false },
+      'heap-snapshot': { type: 'boolean', default: false },
       'bulk-only': { type: 'boolean', default: false },
       out: { type: 'string', default: join(repoRoot, 'bench', 'results') },
       help: { type: 'boolean', short: 'h', default: false },
@@ -109,6 +111,7 @@ function parseOptions(argv: string[]): Options {
         '  --operator-arg ARG        extra operator flag (repeatable)',
         '  --node-options OPTS       NODE_OPTIONS for the operator process (e.g. --max-semi-space-size=4)',
         '  --cpu-prof                write operator CPU profiles next to the results',
+        '  --heap-snapshot           write operator heap snapshots (after bulk create, after idle) there too',
         '  --bulk-only               only bulk create, baseline and operator (for quick experiments)',
         '  --out DIR                 results directory (default bench/results)',
         '',
@@ -142,6 +145,7 @@ function parseOptions(argv: string[]): Options {
     operatorArgs: values['operator-arg'] ?? [],
     nodeOptions: values['node-options'] ?? '',
     cpuProf: values['cpu-prof'] ?? false,
+    heapSnapshot: values['heap-snapshot'] ?? false,
     bulkOnly: values['bulk-only'] ?? false,
     out: values.out!,
   };
@@ -395,14 +399,36 @@ function operatorArgs(ctx: Context, extra: string[] = []): string[] {
 
 async function launch(ctx: Context, extra: string[] = []): Promise<OperatorProcess> {
   const nodeOptions = [ctx.opts.nodeOptions];
-  if (ctx.opts.cpuProf) {
-    await mkdir(ctx.profileDir, { recursive: true });
-    nodeOptions.push(`--cpu-prof --cpu-prof-dir=${ctx.profileDir}`);
-  }
+  if (ctx.opts.cpuProf || ctx.opts.heapSnapshot) await mkdir(ctx.profileDir, { recursive: true });
+  if (ctx.opts.cpuProf) nodeOptions.push(`--cpu-prof --cpu-prof-dir=${ctx.profileDir}`);
+  if (ctx.opts.heapSnapshot)
+    nodeOptions.push(`--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${ctx.profileDir}`);
   const env: Record<string, string> = {};
   const joined = nodeOptions.filter(Boolean).join(' ');
   if (joined) env.NODE_OPTIONS = joined;
   return startOperator({ kubeconfig: ctx.kubeconfig, args: operatorArgs(ctx, extra), env });
+}
+
+/** With --heap-snapshot: makes the operator write a heap snapshot and waits until it is complete. */
+async function heapSnapshot(ctx: Context, op: OperatorProcess, label: string): Promise<void> {
+  if (!ctx.opts.heapSnapshot) return;
+  const before = new Set(await readdir(ctx.profileDir));
+  op.child.kill('SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let size = -1;
+  while (Date.now() < deadline) {
+    await sleep(500);
+    const file = (await readdir(ctx.profileDir)).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (!file) continue;
+    const now = (await stat(join(ctx.profileDir, file))).size;
+    if (now === size && now > 0) {
+      await rename(join(ctx.profileDir, file), join(ctx.profileDir, `${label}-${file}`));
+      log(`heap snapshot: ${label}-${file} (${(now / 2 ** 20).toFixed(0)} MB)`);
+      return;
+    }
+    size = now;
+  }
+  log(`heap snapshot ${label}: not written within 120s`);
 }
 
 function heapOf(snap: OperatorSnapshot): NonNullable<PhaseResult['heap']> {
@@ -478,6 +504,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     log(
       `operator peak RSS after bulk create: ${bulkPeak} MB (heap used ${bulk.heap!.usedMb.toFixed(0)} MB of ${bulk.heap!.totalMb.toFixed(0)} MB: ${JSON.stringify(bulk.heap!.spacesMb)})`,
     );
+    await heapSnapshot(ctx, op, 'after-bulk');
     if (ctx.opts.bulkOnly) return { bulk, peakRssMb: bulkPeak, bulkPeakRssMb: bulkPeak };
     churnPhase = await operatorPhase(ctx, op, 'churn', () => churn(ctx, created, undefined));
     driftPhase = await operatorPhase(ctx, op, 'drift repair', () => drift(ctx, created, undefined));
@@ -527,6 +554,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     const idleAfter = await snapshot(cold);
     const steady = memory(pid);
     const idleAudit = await auditWindow(ctx, idleFrom, idleEnd);
+    await heapSnapshot(ctx, cold, 'after-idle');
     const idlePhase = {
       ...phase(idleMs, 0, idleAudit, idleCpu, {
         reconciles: idleAfter.reconciles - idleBefore.reconciles,
