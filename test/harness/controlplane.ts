@@ -286,6 +286,8 @@ export class ControlPlane {
       `--tls-private-key-file=${serving.keyFile}`,
       `--client-ca-file=${this.ca.certFile}`,
       '--authorization-mode=RBAC',
+      // As hardened clusters do: setting blockOwnerDeletion needs update on the owner's finalizers.
+      '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${join(pki, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
