@@ -8,6 +8,7 @@ import { isGone } from './errors.js';
 import type { ResourceRef } from './resources.js';
 import { Store, type IndexFunc, type ReadonlyStore } from './store.js';
 import { objectKey, type KubeObject, type ObjectList, type ReadonlyDeep, type WatchEvent } from './types.js';
+import { sleep } from './sleep.js';
 
 /** Where the informer gets its data; `KubeClient` provides it through `resourceSource`. */
 export interface ListWatchSource<T> {
@@ -87,19 +88,6 @@ export function backoffDelay(
   const jitter = opts.jitter ?? 0.5;
   const base = Math.min(max, initial * 2 ** Math.max(0, failures - 1));
   return Math.min(max, base * (1 + jitter * random()));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';

@@ -10,6 +10,7 @@ import type { KubeClient } from './client.js';
 import { isConflict, isNotFound } from './errors.js';
 import { LEASES } from './resources.js';
 import type { ObjectMeta } from './types.js';
+import { sleep } from './sleep.js';
 
 export interface LeaseSpec {
   holderIdentity?: string;
@@ -74,19 +75,6 @@ export function validateLeaseDurations(d: {
   if (d.renewDeadlineMs <= 1.2 * d.retryPeriodMs)
     throw new Error('renewDeadline must be greater than 1.2 x retryPeriod');
   if (d.retryPeriodMs <= 0) throw new Error('retryPeriod must be positive');
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 type Attempt = 'acquired' | 'held-by-other' | 'failed';

@@ -1,7 +1,6 @@
 // The chart and GitOps test tools — helm, kubeconform and an Argo CD-style Lua health runner —
 // built once from test/harness/tools-build and cached like the control plane, plus thin wrappers
 // that run them hermetically (helm's config/cache dirs in a temp dir, never the user's).
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -9,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './controlplane.js';
 import { ensureGoBinaries } from './go-build.js';
+import { run, type RunResult } from './run.js';
 
 export const HELM_VERSION = 'v4.3.1';
 export const chartDir = join(repoRoot, 'charts', 'impersonation-operator');
@@ -63,34 +63,7 @@ export function ensureTools(log?: (msg: string) => void): Promise<Tools> {
   return toolsPromise;
 }
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd ?? repoRoot,
-      env: opts.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    // A command that exits without reading its input is judged by its exit code, not by EPIPE.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
-  });
-}
+export { run, type RunResult } from './run.js';
 
 let helmHome: Promise<string> | undefined;
 

@@ -2,7 +2,6 @@
 // exactly what the operator generates (and the operator finds nothing to change in it); `audit`
 // summarizes the audit log the API server wrote during real impersonated requests. The CLI runs as
 // the built bin (dist), and as a kubectl plugin through the real kubectl.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { repoRoot } from '../harness/controlplane.js';
 import { kubeconfigFor, serviceAccountKubeconfig } from '../harness/identities.js';
 import { requestAs, type Impersonation } from '../harness/http.js';
 import { kubectlOk } from '../harness/kubectl.js';
+import { run } from '../harness/run.js';
 import { startOperator, type OperatorProcess } from '../harness/operator.js';
 import {
   deletePolicy,
@@ -68,31 +68,6 @@ const operatedSpec = {
 };
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'kubectl-impersonation.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  command: string,
-  args: string[],
-  opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {},
-) {
-  return new Promise<Run>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    // A command that exits without reading its input must not fail the test with EPIPE.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
-  });
-}
 
 /** The built bin, as `npx kubectl-impersonation` and the package bin run it. */
 const cli = (args: string[], input?: string | Buffer) =>
