@@ -106,7 +106,7 @@ function parseOptions(argv: string[]): Options {
         '  --workers W               operator --workers (default: the operator default)',
         '  --baseline-concurrency C  requests in flight for the baseline writer (default 32)',
         '  --driver-concurrency C    requests in flight for creating/changing policies (default 16)',
-        '  --resync-seconds S        operator resync period for cold start + idle (default 5; --quick 3)',
+        '  --resync-seconds S        operator resync period for cold start + idle (default 4; --quick 3)',
         '  --idle-resyncs R          idle window in resync periods (default 3; --quick 2)',
         '  --operator-arg ARG        extra operator flag (repeatable)',
         '  --node-options OPTS       NODE_OPTIONS for the operator process (e.g. --max-semi-space-size=4)',
@@ -134,7 +134,7 @@ function parseOptions(argv: string[]): Options {
       values['resync-seconds'] === undefined
         ? quick
           ? 3
-          : 5
+          : 4
         : positive(values['resync-seconds'], '--resync-seconds'),
     idleResyncs:
       values['idle-resyncs'] === undefined
@@ -493,6 +493,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
   let driftPhase: PhaseResult;
   let bulkPeak: number;
   let runPeak: number;
+  let runPeakAnon: number;
   try {
     await op.waitReady(60_000);
     bulk = await operatorPhase(ctx, op, 'bulk create', async () => {
@@ -509,6 +510,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     churnPhase = await operatorPhase(ctx, op, 'churn', () => churn(ctx, created, undefined));
     driftPhase = await operatorPhase(ctx, op, 'drift repair', () => drift(ctx, created, undefined));
     runPeak = Math.round(Math.max(sampler.peakMb, memory(op.child.pid!)?.hwmMb ?? 0));
+    runPeakAnon = Math.round(sampler.peakAnonMb);
   } finally {
     sampler.stop();
     await op.stop();
@@ -538,6 +540,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
       }),
       readyMs: Math.round(readyMs),
       peakRssMb: Math.round(coldPeak),
+      peakAnonMb: Math.round(coldSampler.peakAnonMb),
     };
     log(
       `operator cold start: ready ${(readyMs / 1000).toFixed(2)}s, settled ${((settled - t0) / 1000).toFixed(2)}s, ` +
@@ -561,16 +564,20 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
         heap: heapOf(idleAfter),
       }),
       steadyRssMb: Math.round(steady?.rssMb ?? NaN),
+      steadyAnonMb: Math.round(steady?.anonMb ?? NaN),
+      steadyFileMb: Math.round(steady?.fileMb ?? NaN),
     };
     log(
       `operator idle ${(idleMs / 1000).toFixed(1)}s: ${idleAudit.writes} writes, ${idleAudit.lists} LIST, ` +
-        `${idleAudit.watches} WATCH, ${idlePhase.reconciles} reconciles, steady RSS ${idlePhase.steadyRssMb} MB`,
+        `${idleAudit.watches} WATCH, ${idlePhase.reconciles} reconciles, steady RSS ${idlePhase.steadyRssMb} MB ` +
+        `(anonymous ${idlePhase.steadyAnonMb} MB, file-backed ${idlePhase.steadyFileMb} MB)`,
     );
     return {
       bulk,
       churn: churnPhase,
       drift: driftPhase,
       peakRssMb: runPeak,
+      peakAnonMb: runPeakAnon,
       bulkPeakRssMb: bulkPeak,
       cold: coldPhase,
       idle: idlePhase,

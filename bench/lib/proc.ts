@@ -6,13 +6,22 @@ const CLOCK_TICKS = 100; // USER_HZ on Linux
 export interface MemorySample {
   rssMb: number;
   hwmMb: number;
+  /** Anonymous memory (heap, malloc, stacks): what the process itself allocated. */
+  anonMb: number;
+  /** File-backed pages (the node binary, shared libraries): shared with other processes running them. */
+  fileMb: number;
 }
 
 export function memory(pid: number): MemorySample | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+    return {
+      rssMb: kb('VmRSS') / 1024,
+      hwmMb: kb('VmHWM') / 1024,
+      anonMb: kb('RssAnon') / 1024,
+      fileMb: kb('RssFile') / 1024,
+    };
   } catch {
     return undefined;
   }
@@ -41,10 +50,11 @@ export function machineBusySeconds(): number {
   }
 }
 
-/** Samples a process's RSS every `intervalMs` and keeps the peak since the last `reset`. */
+/** Samples a process's RSS every `intervalMs` and keeps the peaks (total and anonymous). */
 export class RssSampler {
   private timer: NodeJS.Timeout | undefined;
   private peak = 0;
+  private peakAnon = 0;
 
   constructor(
     private readonly pid: number,
@@ -60,18 +70,21 @@ export class RssSampler {
 
   private sample(): void {
     const m = memory(this.pid);
-    if (m && m.rssMb > this.peak) this.peak = m.rssMb;
+    if (!m) return;
+    this.peak = Math.max(this.peak, m.rssMb);
+    this.peakAnon = Math.max(this.peakAnon, m.anonMb);
   }
 
-  /** Highest sampled RSS (MB) since start/reset; also at least the kernel's high-water mark is available via memory(). */
+  /** Highest RSS (MB) sampled so far; the kernel's own high-water mark is memory().hwmMb. */
   get peakMb(): number {
     this.sample();
     return this.peak;
   }
 
-  reset(): void {
-    this.peak = 0;
+  /** Highest anonymous RSS (MB) sampled so far. */
+  get peakAnonMb(): number {
     this.sample();
+    return this.peakAnon;
   }
 
   stop(): void {
