@@ -12,9 +12,11 @@
 //   place) and idle (a few resync periods).
 // Times come from an independent watcher (bench/lib/watcher.ts); request counts from the audit log.
 // Results: bench/results/<timestamp>.json and .md.
-import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { IMPERSONATION_POLICIES } from '../src/controller/resources.js';
@@ -22,7 +24,7 @@ import type { RbacObject } from '../src/core/index.js';
 import { KubeClient } from '../src/kube/client.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, EVENTS, resourcePath } from '../src/kube/resources.js';
 import type { KubeObject } from '../src/kube/types.js';
-import { ControlPlane, repoRoot } from '../test/harness/controlplane.js';
+import { ControlPlane, KUBERNETES_VERSION, repoRoot } from '../test/harness/controlplane.js';
 import { startOperator, type OperatorProcess } from '../test/harness/operator.js';
 import { installOperatorRbac } from '../test/harness/operator-rbac.js';
 import { AuditLog, type AuditSummary } from './lib/audit.js';
@@ -69,6 +71,7 @@ export interface Options {
   heapSnapshot: boolean;
   bulkOnly: boolean;
   out: string;
+  single: { n: number; k: number; resultFile: string; stamp: string } | undefined;
 }
 
 const KCM_USER = 'system:kube-controller-manager';
@@ -91,6 +94,10 @@ function parseOptions(argv: string[]): Options {
       'cpu-prof': { type: 'boolean', default: false },
       'heap-snapshot': { type: 'boolean', default: false },
       'bulk-only': { type: 'boolean', default: false },
+      // Internal: run one (N, k) in this process and write its result to a file (see main).
+      single: { type: 'string' },
+      'result-file': { type: 'string' },
+      stamp: { type: 'string' },
       out: { type: 'string', default: join(repoRoot, 'bench', 'results') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -148,6 +155,15 @@ function parseOptions(argv: string[]): Options {
     heapSnapshot: values['heap-snapshot'] ?? false,
     bulkOnly: values['bulk-only'] ?? false,
     out: values.out!,
+    single:
+      values.single === undefined
+        ? undefined
+        : {
+            n: positive(values.single.split(',')[0] ?? '', '--single N'),
+            k: positive(values.single.split(',')[1] ?? '', '--single k'),
+            resultFile: values['result-file'] ?? '',
+            stamp: values.stamp ?? '',
+          },
   };
 }
 
@@ -201,6 +217,7 @@ function cpuSnapshot(ctx: Context, operatorPid?: number): CpuSnapshot {
     bench: (bench.user + bench.system) / 1e6,
     operator: operatorPid === undefined ? 0 : cpuSeconds(operatorPid),
     machine: machineBusySeconds(),
+    wall: performance.now() / 1000,
   };
 }
 
@@ -213,6 +230,7 @@ function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
     bench: d(a.bench, b.bench),
     operator: d(a.operator, b.operator),
     machine: d(a.machine, b.machine),
+    wall: d(a.wall, b.wall),
   };
 }
 
@@ -684,26 +702,65 @@ async function runConfig(n: number, k: number, opts: Options, stamp: string): Pr
   }
 }
 
+/**
+ * Each (N, k) runs in a child process of its own: a fresh control plane, and none of the harness's
+ * per-process caches (cluster info, identities) or this process's heap carried from one to the next.
+ */
+function runChild(n: number, k: number, stamp: string, resultFile: string): Promise<void> {
+  const args = [
+    fileURLToPath(import.meta.url),
+    ...process.argv.slice(2),
+    `--single=${n},${k}`,
+    `--result-file=${resultFile}`,
+    `--stamp=${stamp}`,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`N=${n}, k=${k} failed (exit ${code ?? signal})`)),
+    );
+  });
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  if (opts.single) {
+    const { n, k, resultFile, stamp } = opts.single;
+    const result = await runConfig(n, k, opts, stamp);
+    await writeFile(resultFile, JSON.stringify(result));
+    return;
+  }
   const stamp = new Date()
     .toISOString()
     .replace(/[:.]/g, '-')
     .replace(/-\d{3}Z$/, 'Z');
+  const tmp = await mkdtemp(join(tmpdir(), 'impop-bench-'));
   const configs: ConfigResult[] = [];
-  for (const n of opts.n) for (const k of opts.k) configs.push(await runConfig(n, k, opts, stamp));
+  try {
+    for (const n of opts.n) {
+      for (const k of opts.k) {
+        const file = join(tmp, `n${n}-k${k}.json`);
+        await runChild(n, k, stamp, file);
+        configs.push(JSON.parse(await readFile(file, 'utf8')) as ConfigResult);
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
   const totalSeconds = Math.round((performance.now() - started) / 1000);
   const machine = {
     cpus: availableParallelism(),
     cpuModel: cpus()[0]?.model ?? 'unknown',
     memoryGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
-    kubernetes: (await import('../test/harness/controlplane.js')).KUBERNETES_VERSION,
+    kubernetes: KUBERNETES_VERSION,
   };
+  const { single: _single, ...options } = opts;
   const result = {
     createdAt: new Date().toISOString(),
     machine,
-    options: opts,
+    options,
     totalSeconds,
     configs,
   };

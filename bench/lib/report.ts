@@ -10,6 +10,8 @@ export interface CpuSnapshot {
   operator: number;
   /** Every process on the machine (other people's work included). */
   machine: number;
+  /** Wall-clock seconds the figures above were measured over. */
+  wall: number;
 }
 
 export interface PhaseResult {
@@ -156,10 +158,10 @@ export function figures(r: RepeatResult): Figures {
     baselineBulkEtcdCpuS: b.bulk.cpu.etcd,
     baselineBulkBenchCpuS: b.bulk.cpu.bench,
     bulkBenchCpuS: o.bulk.cpu.bench,
-    bulkApiserverCores: o.bulk.cpu.apiserver / s(o.bulk.settledMs ?? o.bulk.ms),
-    baselineBulkApiserverCores: b.bulk.cpu.apiserver / s(b.bulk.ms),
-    bulkMachineCores: o.bulk.cpu.machine / s(o.bulk.settledMs ?? o.bulk.ms),
-    baselineBulkMachineCores: b.bulk.cpu.machine / s(b.bulk.ms),
+    bulkApiserverCores: o.bulk.cpu.apiserver / o.bulk.cpu.wall,
+    baselineBulkApiserverCores: b.bulk.cpu.apiserver / b.bulk.cpu.wall,
+    bulkMachineCores: o.bulk.cpu.machine / o.bulk.cpu.wall,
+    baselineBulkMachineCores: b.bulk.cpu.machine / b.bulk.cpu.wall,
     bulkLatencyMs: n(o.bulk.client?.meanLatencyMs),
     bulkInFlight: n(o.bulk.client?.meanInFlight),
     bulkQueueWaitMs: n(o.bulk.client?.meanQueueWaitMs),
