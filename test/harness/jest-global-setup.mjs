@@ -15,6 +15,10 @@ export default async function globalSetup() {
   }
   const { ControlPlane } = await import(compiled.href);
   const started = Date.now();
+  // Build (or find cached) helm, kubeconform and the Lua runner here, where no test timeout applies:
+  // on a cold machine that takes minutes, which would otherwise land in whichever test needs them first.
+  const { ensureTools } = await import(new URL('../../dist/test/harness/tools.js', import.meta.url).href);
+  await ensureTools();
   const cp = await ControlPlane.start({
     keepWorkDir: process.env.IMPOP_KEEP_WORKDIR === '1',
     crds: [new URL('../../crds', import.meta.url).pathname],
