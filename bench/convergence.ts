@@ -22,6 +22,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { IMPERSONATION_POLICIES } from '../src/controller/resources.js';
 import type { RbacObject } from '../src/core/index.js';
 import { KubeClient } from '../src/kube/client.js';
+import { EventRecorder } from '../src/kube/events.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, EVENTS, resourcePath } from '../src/kube/resources.js';
 import type { KubeObject } from '../src/kube/types.js';
 import { ControlPlane, KUBERNETES_VERSION, repoRoot } from '../test/harness/controlplane.js';
@@ -70,6 +71,7 @@ export interface Options {
   cpuProf: boolean;
   heapSnapshot: boolean;
   bulkOnly: boolean;
+  baselineEvents: boolean;
   out: string;
   single: { n: number; k: number; resultFile: string; stamp: string } | undefined;
 }
@@ -94,6 +96,7 @@ function parseOptions(argv: string[]): Options {
       'cpu-prof': { type: 'boolean', default: false },
       'heap-snapshot': { type: 'boolean', default: false },
       'bulk-only': { type: 'boolean', default: false },
+      'baseline-events': { type: 'boolean', default: false },
       // Internal: run one (N, k) in this process and write its result to a file (see main).
       single: { type: 'string' },
       'result-file': { type: 'string' },
@@ -120,6 +123,7 @@ function parseOptions(argv: string[]): Options {
         '  --cpu-prof                write operator CPU profiles next to the results',
         '  --heap-snapshot           write operator heap snapshots (after bulk create, after idle) there too',
         '  --bulk-only               only bulk create, baseline and operator (for quick experiments)',
+        "  --baseline-events         the baseline also records the operator's Events (Applied, Pruned)",
         '  --out DIR                 results directory (default bench/results)',
         '',
       ].join('\n'),
@@ -154,6 +158,7 @@ function parseOptions(argv: string[]): Options {
     cpuProf: values['cpu-prof'] ?? false,
     heapSnapshot: values['heap-snapshot'] ?? false,
     bulkOnly: values['bulk-only'] ?? false,
+    baselineEvents: values['baseline-events'] ?? false,
     out: values.out!,
     single:
       values.single === undefined
@@ -281,7 +286,7 @@ async function bulkCreate(ctx: Context, writer: MinimalWriter | undefined) {
     const outcome = outcomeOf(meta, policySpec(i, k), new Date());
     created.push({ index: i, ...meta, outcome });
     for (const o of outcome.objects) watcher.expectObject(keyOfObject(o), signature(o));
-    if (writer) work.push(writer.provision(meta.name, outcome.objects, outcome.status));
+    if (writer) work.push(writer.provision(meta, outcome.objects, outcome.status));
   });
   const converged = await watcher.waitConverged(ctx.timeoutMs);
   await Promise.all(work);
@@ -313,8 +318,7 @@ async function churn(ctx: Context, created: CreatedPolicy[], writer: MinimalWrit
     needed += 1; // status
     needed += outcome.objects.filter((o) => before.get(keyOfObject(o)) !== signature(o)).length;
     needed += p.outcome.objects.filter((o) => !after.has(keyOfObject(o))).length;
-    if (writer)
-      work.push(writer.change(p.name, p.outcome.objects, outcome.objects, signature, outcome.status));
+    if (writer) work.push(writer.change(p, p.outcome.objects, outcome.objects, signature, outcome.status));
     p.outcome = outcome;
     p.generation = generation;
   });
@@ -326,11 +330,11 @@ async function churn(ctx: Context, created: CreatedPolicy[], writer: MinimalWrit
 /** 5% of the generated objects (every twentieth, in key order) are deleted by someone else. */
 async function drift(ctx: Context, created: CreatedPolicy[], writer: MinimalWriter | undefined) {
   const { watcher, admin } = ctx;
-  const byKey = new Map<string, { policy: string; obj: RbacObject }>();
+  const byKey = new Map<string, { policy: CreatedPolicy; obj: RbacObject }>();
   for (const p of created)
-    for (const o of p.outcome.objects) byKey.set(keyOfObject(o), { policy: p.name, obj: o });
+    for (const o of p.outcome.objects) byKey.set(keyOfObject(o), { policy: p, obj: o });
   const victims = [...byKey.keys()].sort().filter((_, i) => i % 20 === 0);
-  const groups = new Map<string, RbacObject[]>();
+  const groups = new Map<CreatedPolicy, RbacObject[]>();
   for (const key of victims) {
     const v = byKey.get(key)!;
     groups.set(v.policy, [...(groups.get(v.policy) ?? []), v.obj]);
@@ -339,11 +343,11 @@ async function drift(ctx: Context, created: CreatedPolicy[], writer: MinimalWrit
   const work: Promise<void>[] = [];
   const from = Date.now();
   const t0 = performance.now();
-  await pool([...groups.values()], ctx.opts.driverConcurrency, async (objs) => {
+  await pool([...groups], ctx.opts.driverConcurrency, async ([policy, objs]) => {
     await Promise.all(
       objs.map((o) => admin.remove(RESOURCES[o.kind], o.metadata.name, { namespace: o.metadata.namespace })),
     );
-    if (writer) work.push(writer.createAll(objs));
+    if (writer) work.push(writer.repair(policy, objs));
   });
   const converged = await watcher.waitConverged(ctx.timeoutMs);
   await Promise.all(work);
@@ -364,6 +368,15 @@ async function runBaseline(ctx: Context): Promise<RepeatResult['baseline']> {
       stats.seconds += e.durationMs / 1000;
     },
   });
+  const events = ctx.opts.baselineEvents
+    ? new EventRecorder({
+        client,
+        reportingController: 'impersonation-operator',
+        reportingInstance: 'impop-bench-baseline',
+        maxPending: Number.MAX_SAFE_INTEGER,
+      })
+    : undefined;
+  const writer = new MinimalWriter(client, ctx.opts.baselineConcurrency, events);
   const measure = async (
     what: string,
     run: () => Promise<{ from: number; t0: number; ms: number; needed: number }>,
@@ -371,6 +384,7 @@ async function runBaseline(ctx: Context): Promise<RepeatResult['baseline']> {
     const cpu = cpuSnapshot(ctx);
     const before = { ...stats };
     const r = await run();
+    await writer.flush();
     const end = Date.now();
     const cpu2 = cpuSnapshot(ctx);
     const requests = stats.requests - before.requests;
@@ -389,7 +403,6 @@ async function runBaseline(ctx: Context): Promise<RepeatResult['baseline']> {
     return result;
   };
   try {
-    const writer = new MinimalWriter(client, ctx.opts.baselineConcurrency);
     let created: CreatedPolicy[] = [];
     const bulk = await measure('bulk create', async () => {
       const r = await bulkCreate(ctx, writer);

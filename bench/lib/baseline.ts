@@ -3,11 +3,12 @@
 // reads at all: it already knows everything. A role is created before the bindings that reference
 // it (the API server refuses a binding to a missing role it cannot check); everything else runs in
 // parallel, limited only by a global cap on requests in flight.
-import type { ImpersonationPolicyStatus } from '../../src/api/index.js';
+import { API_VERSION, KIND, type ImpersonationPolicyStatus } from '../../src/api/index.js';
 import { IMPERSONATION_POLICIES } from '../../src/controller/resources.js';
 import { RESOURCES } from '../../src/controller/reconciler.js';
 import type { RbacObject } from '../../src/core/index.js';
 import type { KubeClient } from '../../src/kube/client.js';
+import type { EventRecorder } from '../../src/kube/events.js';
 import { keyOfObject } from './workload.js';
 
 /** A counting semaphore: at most `limit` tasks at once. */
@@ -39,14 +40,22 @@ function dependsOn(binding: RbacObject, role: RbacObject): boolean {
   return role.kind === 'ClusterRole' || binding.metadata.namespace === role.metadata.namespace;
 }
 
+/** The policy an Event is about. */
+export interface PolicyRef {
+  name: string;
+  uid: string;
+}
+
 export class MinimalWriter {
   private readonly limit: Limiter;
   /** Requests sent, by verb. */
   readonly sent: Record<string, number> = {};
 
+  /** With `events`, the writer also records the Events the operator records (Applied, Pruned). */
   constructor(
     private readonly client: KubeClient,
     concurrency: number,
+    private readonly events?: EventRecorder,
   ) {
     this.limit = new Limiter(concurrency);
   }
@@ -77,6 +86,24 @@ export class MinimalWriter {
     await this.limit.run(() => this.client.patchStatus(IMPERSONATION_POLICIES, policy, { status }));
   }
 
+  private event(policy: PolicyRef, reason: 'Applied' | 'Pruned', count: number): void {
+    if (!this.events || count === 0) return;
+    this.count('create event');
+    const note =
+      reason === 'Applied'
+        ? `Applied ${count} RBAC object(s)`
+        : `Pruned ${count} RBAC object(s) no longer desired`;
+    this.events.record(
+      { apiVersion: API_VERSION, kind: KIND, name: policy.name, uid: policy.uid },
+      { type: 'Normal', reason, action: reason === 'Applied' ? 'Apply' : 'Prune', note },
+    );
+  }
+
+  /** Waits for the Events still being written. */
+  async flush(): Promise<void> {
+    await this.events?.flush();
+  }
+
   /** Creates `objects`, each role before the bindings that reference it. */
   async createAll(objects: readonly RbacObject[]): Promise<void> {
     const roles = objects.filter(isRole);
@@ -90,14 +117,21 @@ export class MinimalWriter {
   }
 
   /** A new policy: its objects, then its status. */
-  async provision(policy: string, objects: readonly RbacObject[], status: ImpersonationPolicyStatus) {
+  async provision(policy: PolicyRef, objects: readonly RbacObject[], status: ImpersonationPolicyStatus) {
     await this.createAll(objects);
-    await this.status(policy, status);
+    await this.status(policy.name, status);
+    this.event(policy, 'Applied', objects.length);
+  }
+
+  /** Deleted objects of one policy: recreated (no status change). */
+  async repair(policy: PolicyRef, objects: readonly RbacObject[]) {
+    await this.createAll(objects);
+    this.event(policy, 'Applied', objects.length);
   }
 
   /** A changed policy: the minimum writes from `before` to `after`, then its status. */
   async change(
-    policy: string,
+    policy: PolicyRef,
     before: readonly RbacObject[],
     after: readonly RbacObject[],
     signatureOf: (o: RbacObject) => string,
@@ -116,6 +150,8 @@ export class MinimalWriter {
       this.createAll(created),
       ...removed.map((o) => this.remove(o)),
     ]);
-    await this.status(policy, status);
+    await this.status(policy.name, status);
+    this.event(policy, 'Applied', changed.length + created.length);
+    this.event(policy, 'Pruned', removed.length);
   }
 }

@@ -189,6 +189,9 @@ export interface BenchResult {
     resyncSeconds: number;
     idleResyncs: number;
     operatorArgs: string[];
+    nodeOptions?: string;
+    baselineEvents?: boolean;
+    bulkOnly?: boolean;
   };
   totalSeconds: number;
   configs: ConfigResult[];
@@ -245,10 +248,12 @@ export function renderMarkdown(r: BenchResult): string {
   out.push(
     `Operator: separate process, the chart's scoped RBAC and ServiceAccount, ` +
       `${o.workers === undefined ? 'default --workers' : `--workers=${o.workers}`}` +
-      `${o.operatorArgs.length ? `, ${o.operatorArgs.join(' ')}` : ''}. Baseline: the same ServiceAccount and ` +
+      `${o.operatorArgs.length ? `, ${o.operatorArgs.join(' ')}` : ''}` +
+      `${o.nodeOptions ? `, NODE_OPTIONS=${o.nodeOptions}` : ''}. Baseline: the same ServiceAccount and ` +
       `HTTP client (KubeClient), ${o.baselineConcurrency} requests in flight, creating exactly the operator's objects ` +
-      `and status with no reads. Policies are created/changed by an admin driver (${o.driverConcurrency} in flight), ` +
-      'identically in both runs.',
+      `and status with no reads${o.baselineEvents ? ", and recording the operator's Events too" : ' (and no Events)'}. ` +
+      `Policies are created/changed by an admin driver (${o.driverConcurrency} in flight), identically in both runs.` +
+      `${o.bulkOnly ? ' Bulk create only (--bulk-only).' : ''}`,
   );
   out.push('');
   out.push(
