@@ -174,7 +174,7 @@ const SETTINGS: readonly Setting[] = [
     key: 'workers',
     flag: 'workers',
     env: 'IMPOP_WORKERS',
-    default: '8',
+    default: '32',
     form: 'an integer from 1 to 64',
     help: 'Policies reconciled concurrently.',
     schema: z

@@ -24,7 +24,7 @@ describe('parseConfig', () => {
       context: undefined,
       deniedClusterRoles: ['cluster-admin'],
       allowedSystemIdentities: ['system:authenticated'],
-      workers: 8,
+      workers: 32,
       resyncPeriodMs: 600_000,
       metricsAddress: { host: '', port: 8080 },
       probeAddress: { host: '', port: 8081 },
@@ -189,7 +189,7 @@ describe('parseConfig', () => {
     expect(result.kind).toBe('help');
     const text = result.kind === 'help' ? result.text : '';
     expect(text).toContain('--workers <value>');
-    expect(text).toContain('env IMPOP_WORKERS; an integer from 1 to 64; default 8');
+    expect(text).toContain('env IMPOP_WORKERS; an integer from 1 to 64; default 32');
     expect(text).toContain('--leader-elect, --no-leader-elect');
     expect(text).toContain('env IMPOP_LEADER_ELECTION_NAMESPACE, POD_NAMESPACE');
     expect(parseConfig(['-h'], {}).kind).toBe('help');
