@@ -82,7 +82,9 @@ describe('container runtime stage (production dependencies only)', () => {
     const stages = dockerfile.split(/^FROM /m).slice(1);
     const runtime = stages.at(-1)!;
     expect(dockerfile).toContain('RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund');
-    expect(runtime).toMatch(/^ENTRYPOINT \["\/nodejs\/bin\/node", "--max-semi-space-size=8", "dist\/src\/main\.js"\]$/m);
+    expect(runtime).toMatch(
+      /^ENTRYPOINT \["\/nodejs\/bin\/node", "--max-semi-space-size=8", "dist\/src\/main\.js"\]$/m,
+    );
     expect(runtime).toMatch(/^USER 65532:65532$/m);
     expect(runtime).not.toMatch(/^RUN /m); // distroless: no shell at run time
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
