@@ -145,6 +145,20 @@ setInterval(() => {
 }, 500);
 `;
 
+/**
+ * Starts a detached watchdog that kills the process groups `pgids` (and removes `removeDir`) once
+ * this process is gone, however it ended. Kill the returned process when the groups were stopped.
+ */
+export function spawnWatchdog(pgids: readonly number[], removeDir?: string): ChildProcess {
+  const watchdog = spawn(
+    process.execPath,
+    ['-e', WATCHDOG, String(process.pid), removeDir ?? '/nonexistent-keep', ...pgids.map(String)],
+    { detached: true, stdio: 'ignore' },
+  );
+  watchdog.unref();
+  return watchdog;
+}
+
 export interface StartOptions {
   log?: (msg: string) => void;
   /** Keep the work dir after stop (logs, audit log) for debugging. */
@@ -231,16 +245,7 @@ export class ControlPlane {
   private startWatchdog(): void {
     const pgids = this.procs.map((p) => p.child.pid).filter((p): p is number => typeof p === 'number');
     this.watchdog?.kill('SIGKILL');
-    const dir = this.keepWorkDir ? '/nonexistent-keep' : this.workDir;
-    this.watchdog = spawn(
-      process.execPath,
-      ['-e', WATCHDOG, String(process.pid), dir, ...pgids.map(String)],
-      {
-        detached: true,
-        stdio: 'ignore',
-      },
-    );
-    this.watchdog.unref();
+    this.watchdog = spawnWatchdog(pgids, this.keepWorkDir ? undefined : this.workDir);
   }
 
   private async boot(crds: readonly string[]): Promise<void> {

@@ -2,7 +2,7 @@
 // its own identity (kubeconfig), its own metrics/probe ports, killable and restartable by tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, repoRoot } from './controlplane.js';
+import { freePort, repoRoot, spawnWatchdog } from './controlplane.js';
 
 export interface OperatorProcess {
   readonly child: ChildProcess;
@@ -36,12 +36,19 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorProc
       '--log-level=debug',
       ...(opts.args ?? []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } },
+    // Its own process group, watched: a test process killed outright must not leave an operator behind.
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, detached: true },
   );
+  const watchdog = child.pid ? spawnWatchdog([child.pid]) : undefined;
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      watchdog?.kill('SIGKILL');
+      resolve(code);
+    }),
+  );
   // Never leave an operator behind when the test process ends.
   const reap = () => child.kill('SIGKILL');
   process.once('exit', reap);
