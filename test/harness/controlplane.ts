@@ -10,19 +10,15 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { ensureGoBinaries, HarnessError } from './go-build.js';
+import { repoRoot } from './paths.js';
+import { runOk } from './run.js';
 import { issueClientCert, makeCa, writeKubeconfig, type Ca } from './pki.js';
 
 export const KUBERNETES_VERSION = 'v1.37.2';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** Repo root, whether running from test/harness (ts-jest) or dist/test/harness (built). */
-export const repoRoot = resolve(
-  here,
-  existsSync(join(here, '..', '..', 'package.json')) ? '../..' : '../../..',
-);
+export { repoRoot } from './paths.js';
 
 export interface ClusterInfo {
   server: string;
@@ -371,24 +367,10 @@ export class ControlPlane {
 
   /** Server-side applies CRDs with the matching kubectl and waits until they are Established. */
   async applyCrds(path: string): Promise<void> {
-    const info = this.info!;
-    const run = (args: string[]) =>
-      new Promise<string>((resolvePromise, reject) => {
-        const child = spawn(info.kubectl, ['--kubeconfig', info.adminKubeconfig, ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        child.on('error', reject);
-        child.on('close', (code) =>
-          code === 0
-            ? resolvePromise(out)
-            : reject(new HarnessError(`kubectl ${args.join(' ')} failed: ${out}`)),
-        );
-      });
-    await run(['apply', '--server-side', '--force-conflicts', '-f', path]);
-    await run(['wait', '--for=condition=Established', '--timeout=60s', '-f', path]);
+    const kubectl = (args: string[]) =>
+      runOk(this.bins.kubectl, ['--kubeconfig', this.info!.adminKubeconfig, ...args]);
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-f', path]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', path]);
   }
 
   get infoPath(): string {

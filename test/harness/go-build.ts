@@ -2,11 +2,11 @@
 // The cache directory is keyed by the module's go.mod/go.sum and the build flags, so a version bump
 // rebuilds; builds go to a temp directory that is renamed into place, under a lock, so concurrent
 // runs never see (or leave) a half-written cache.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile, access, constants } from 'node:fs/promises';
 import { homedir } from 'node:os';
+import { HarnessError, runOk } from './run.js';
 import { join } from 'node:path';
 
 export interface GoCommand {
@@ -27,9 +27,7 @@ export interface GoBuildSpec {
   commands: GoCommand[];
 }
 
-export class HarnessError extends Error {
-  override name = 'HarnessError';
-}
+export { HarnessError };
 
 export function cacheRoot(): string {
   const base = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
@@ -50,28 +48,9 @@ async function specKey(spec: GoBuildSpec): Promise<string> {
   return hash.digest('hex').slice(0, 12);
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', (err) => reject(err));
-    child.on('close', (code) => {
-      if (code === 0) resolve(output);
-      else
-        reject(
-          new HarnessError(
-            `${cmd} ${args.join(' ')} failed (exit ${code}) in ${cwd}:\n${output.slice(-4000)}`,
-          ),
-        );
-    });
-  });
-}
-
 async function goAvailable(): Promise<boolean> {
   try {
-    await run('go', ['version'], process.cwd(), process.env);
+    await runOk('go', ['version'], { cwd: process.cwd() });
     return true;
   } catch {
     return false;
@@ -167,7 +146,7 @@ export async function ensureGoBinaries(
           c.pkg,
         ];
         const t0 = Date.now();
-        await run('go', args, cwd, env);
+        await runOk('go', args, { cwd, env });
         log(`built ${c.out} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
       }
       await writeFile(

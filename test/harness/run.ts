@@ -1,6 +1,11 @@
 // Runs a command to completion and collects its output (the harness's one way of doing so).
 import { spawn } from 'node:child_process';
-import { repoRoot } from './controlplane.js';
+import { repoRoot } from './paths.js';
+
+/** A harness failure whose message says what is wrong and how to fix it. */
+export class HarnessError extends Error {
+  override name = 'HarnessError';
+}
 
 export interface RunResult {
   code: number;
@@ -29,4 +34,20 @@ export function run(
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** Like run(), but fails with the command, its exit code and the tail of its output. */
+export async function runOk(
+  cmd: string,
+  args: string[],
+  opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    const output = `${r.stdout}${r.stderr}`.slice(-4000);
+    throw new HarnessError(
+      `${cmd} ${args.join(' ')} failed (exit ${r.code}) in ${opts.cwd ?? repoRoot}:\n${output}`,
+    );
+  }
+  return r.stdout;
 }
