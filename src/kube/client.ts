@@ -250,17 +250,16 @@ export class KubeClient {
     obj: T,
     opts: CallOptions & { fieldManager?: string } = {},
   ): Promise<T> {
-    const query = new URLSearchParams({ fieldManager: opts.fieldManager ?? this.fieldManager });
-    return this.json<T>({
-      verb: 'create',
-      resource: ref.plural,
-      method: 'POST',
-      path: resourcePath(ref, obj.metadata?.namespace),
-      query,
-      body: JSON.stringify(withTypeMeta(ref, obj)),
-      contentType: 'application/json',
-      signal: opts.signal,
-    });
+    return this.sendObject(
+      'create',
+      'POST',
+      ref,
+      obj,
+      'application/json',
+      this.managerQuery(opts),
+      opts.signal,
+      false,
+    );
   }
 
   /** PUT: replaces the object; with `metadata.resourceVersion` set this is an optimistic-concurrency update. */
@@ -269,17 +268,16 @@ export class KubeClient {
     obj: T,
     opts: CallOptions & { fieldManager?: string } = {},
   ): Promise<T> {
-    const query = new URLSearchParams({ fieldManager: opts.fieldManager ?? this.fieldManager });
-    return this.json<T>({
-      verb: 'update',
-      resource: ref.plural,
-      method: 'PUT',
-      path: resourcePath(ref, obj.metadata?.namespace, requireName(obj)),
-      query,
-      body: JSON.stringify(withTypeMeta(ref, obj)),
-      contentType: 'application/json',
-      signal: opts.signal,
-    });
+    return this.sendObject(
+      'update',
+      'PUT',
+      ref,
+      obj,
+      'application/json',
+      this.managerQuery(opts),
+      opts.signal,
+      true,
+    );
   }
 
   /**
@@ -287,19 +285,47 @@ export class KubeClient {
    * same object again is a no-op on the server (no write, resourceVersion unchanged).
    */
   async apply<T extends KubeObject>(ref: ResourceRef, obj: T, opts: ApplyOptions = {}): Promise<T> {
-    const query = new URLSearchParams({ fieldManager: opts.fieldManager ?? this.fieldManager });
+    const query = this.managerQuery(opts);
     if (opts.force ?? true) query.set('force', 'true');
     if (opts.dryRun) query.set('dryRun', 'All');
-    return this.json<T>({
-      verb: 'apply',
-      resource: ref.plural,
-      method: 'PATCH',
-      path: resourcePath(ref, obj.metadata?.namespace, requireName(obj)),
+    // JSON is YAML, and the server parses it faster than YAML proper.
+    return this.sendObject(
+      'apply',
+      'PATCH',
+      ref,
+      obj,
+      'application/apply-patch+yaml',
       query,
-      // JSON is YAML, and the server parses it faster than YAML proper.
+      opts.signal,
+      true,
+    );
+  }
+
+  private managerQuery(opts: { fieldManager?: string | undefined }): URLSearchParams {
+    return new URLSearchParams({ fieldManager: opts.fieldManager ?? this.fieldManager });
+  }
+
+  /** Sends a whole object (with apiVersion/kind filled in) to its collection or, `named`, to itself. */
+  private sendObject<T extends KubeObject>(
+    verb: string,
+    method: string,
+    ref: ResourceRef,
+    obj: T,
+    contentType: string,
+    query: URLSearchParams,
+    signal: AbortSignal | undefined,
+    named: boolean,
+  ): Promise<T> {
+    const name = named ? requireName(obj) : undefined;
+    return this.json<T>({
+      verb,
+      resource: ref.plural,
+      method,
+      path: resourcePath(ref, obj.metadata?.namespace, name),
+      query,
       body: JSON.stringify(withTypeMeta(ref, obj)),
-      contentType: 'application/apply-patch+yaml',
-      signal: opts.signal,
+      contentType,
+      signal,
     });
   }
 
