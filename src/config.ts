@@ -30,6 +30,12 @@ export interface Config {
   deniedClusterRoles: readonly string[];
   /** `system:` users/groups a policy may let someone impersonate. */
   allowedSystemIdentities: readonly string[];
+  /** Namespaces whose service accounts are never targets (the operator's own is added at start). */
+  protectedNamespaces: readonly string[];
+  /** The operator's opt-in to policies with targets.allowAnyUser. */
+  allowAnyUser: boolean;
+  /** How long a SubjectAccessReview verdict on a target's powers is reused. */
+  accessReviewTtlMs: number;
   workers: number;
   /** 0: no periodic resync. */
   resyncPeriodMs: number;
@@ -169,6 +175,40 @@ const SETTINGS: readonly Setting[] = [
           .refine((s) => s.startsWith('system:') && s.length > 'system:'.length, { message: '' }),
       ),
     ),
+  },
+  {
+    key: 'protectedNamespaces',
+    flag: 'protected-namespaces',
+    env: 'IMPOP_PROTECTED_NAMESPACES',
+    default: 'kube-system,kube-public,kube-node-lease',
+    form: 'a comma-separated list of namespace names (may be empty)',
+    help:
+      "Namespaces whose service accounts are never impersonation targets (the operator's own namespace is " +
+      'always added), and where ClusterRoles granting service-account impersonation or Secrets are never bound.',
+    schema: listSchema.pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/))),
+  },
+  {
+    key: 'allowAnyUser',
+    flag: 'allow-any-user',
+    env: 'IMPOP_ALLOW_ANY_USER',
+    boolean: true,
+    default: 'false',
+    form: 'true or false',
+    help:
+      'Grant policies with targets.allowAnyUser (impersonate every user name, system: users included). ' +
+      'Off: such policies are Stalled with reason AnyUserNotEnabled.',
+    schema: booleanSchema,
+  },
+  {
+    key: 'accessReviewTtlMs',
+    flag: 'access-review-ttl',
+    env: 'IMPOP_ACCESS_REVIEW_TTL',
+    default: '10m',
+    form: 'a duration such as 30s or 10m (at least 1s)',
+    help:
+      "How long the API server's answer to whether a target identity holds cluster-admin powers " +
+      '(SubjectAccessReviews) is reused before it is asked again.',
+    schema: durationSchema({ min: 1000 }),
   },
   {
     key: 'workers',
@@ -406,6 +446,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     context: values.context as string | undefined,
     deniedClusterRoles: Object.freeze([...new Set(values.deniedClusterRoles as string[])]),
     allowedSystemIdentities: Object.freeze([...new Set(values.allowedSystemIdentities as string[])]),
+    protectedNamespaces: Object.freeze([...new Set(values.protectedNamespaces as string[])]),
+    allowAnyUser: values.allowAnyUser as boolean,
+    accessReviewTtlMs: values.accessReviewTtlMs as number,
     workers: values.workers as number,
     resyncPeriodMs: values.resyncPeriodMs as number,
     metricsAddress: values.metricsAddress as BindAddress | null,

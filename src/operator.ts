@@ -8,7 +8,10 @@ import { PolicyIndex, type PolicyObject } from './controller/policy-index.js';
 import { RecentWrites } from './controller/recent-writes.js';
 import { BY_POLICY, createReconciler, RESOURCES, writeKey } from './controller/reconciler.js';
 import { IMPERSONATION_POLICIES } from './controller/resources.js';
-import type { RbacKind } from './core/index.js';
+import { reviewTargets, type ClusterFacts, type RbacKind, type RuleLike } from './core/index.js';
+import { TargetReviewer } from './controller/target-review.js';
+import type { ImpersonationPolicySpec } from './api/index.js';
+import { CLUSTER_ROLES } from './kube/resources.js';
 import { KubeClient } from './kube/client.js';
 import { KubeApiError, KubeConnectionError } from './kube/errors.js';
 import { EventRecorder } from './kube/events.js';
@@ -71,6 +74,35 @@ export async function runOperator(
     ]),
   ) as Record<RbacKind, Informer<KubeObject>>;
 
+  // Every ClusterRole a policy might bind, to judge its rules (not only ours: the label-filtered
+  // informers above never see them). Only the rules are kept.
+  const targetClusterRoles = createInformer<KubeObject>(client, CLUSTER_ROLES, {
+    log,
+    transform: (obj) => ({
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata: {
+        name: obj.metadata?.name,
+        uid: obj.metadata?.uid,
+        resourceVersion: obj.metadata?.resourceVersion,
+        labels: obj.metadata?.labels,
+      },
+      rules: (obj as { rules?: unknown }).rules,
+    }),
+    ...(informerObserver ? { observer: informerObserver } : {}),
+  });
+  const reviewer = new TargetReviewer({ client, ttlMs: config.accessReviewTtlMs });
+  const facts = async (spec: ImpersonationPolicySpec): Promise<ClusterFacts> => {
+    const targetPowers = await reviewer.prepare(reviewTargets(spec));
+    return {
+      targetPowers,
+      clusterRole: (name) => {
+        const cr = targetClusterRoles.cache.get(name) as { rules?: RuleLike[] } | undefined;
+        return cr === undefined ? null : (cr.rules ?? []);
+      },
+    };
+  };
+
   metrics.trackCache(policies.name, () => policies.cache.size);
   for (const [kind, informer] of Object.entries(rbacInformers)) {
     metrics.trackCache(informer.name, () => informer.cache.size);
@@ -99,7 +131,11 @@ export async function runOperator(
     config: {
       deniedClusterRoles: config.deniedClusterRoles,
       allowedSystemIdentities: config.allowedSystemIdentities,
+      // The operator's own namespace holds its ServiceAccount: becoming it is becoming the operator.
+      protectedNamespaces: [...new Set([...config.protectedNamespaces, leaseNamespace(config)])],
+      allowAnyUser: config.allowAnyUser,
     },
+    facts,
     events,
     log,
     now: () => new Date(),
@@ -113,7 +149,9 @@ export async function runOperator(
   // event type to recognise the echo of our own writes, and policy events also update the group index.
   const controller = new Controller({
     name: 'impersonationpolicy',
-    watches: [policies, ...Object.values(rbacInformers)].map((i) => watch(i, () => undefined)),
+    watches: [policies, targetClusterRoles, ...Object.values(rbacInformers)].map((i) =>
+      watch(i, () => undefined),
+    ),
     reconcile: async (key) => {
       try {
         return await reconcile(key);
@@ -165,7 +203,24 @@ export async function runOperator(
       onDelete: (obj) => onObject(obj, true),
     });
   }
-  const sweeper = setInterval(() => recent.sweep(), 60_000);
+  // A bound ClusterRole that appears, changes or goes may change its binders' verdicts. Our own
+  // generated ClusterRoles are never bound by a policy's roles, so their events are skipped.
+  const onClusterRole = (obj: ReadonlyDeep<KubeObject>) => {
+    if (obj.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return;
+    for (const policy of index.bindersOf(obj.metadata?.name ?? '')) controller.enqueue(policy);
+  };
+  targetClusterRoles.addHandler({
+    onAdd: onClusterRole,
+    onUpdate: (old, obj) => {
+      const rules = (o: ReadonlyDeep<KubeObject>) => JSON.stringify((o as { rules?: unknown }).rules);
+      if (old !== obj && rules(old) !== rules(obj)) onClusterRole(obj);
+    },
+    onDelete: onClusterRole,
+  });
+  const sweeper = setInterval(() => {
+    recent.sweep();
+    reviewer.sweep();
+  }, 60_000);
   sweeper.unref();
 
   const servers: HttpServer[] = [];

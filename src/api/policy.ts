@@ -29,6 +29,17 @@ export const EVERYONE_GROUPS: readonly string[] = [
 ];
 export const ANONYMOUS_USER = 'system:anonymous';
 export const SERVICE_ACCOUNT_USER_PREFIX = 'system:serviceaccount:';
+/** The prefix Kubernetes reserves for its own users and groups. */
+export const SYSTEM_PREFIX = 'system:';
+
+/**
+ * A `system:` name in any ASCII letter case. RBAC compares names exactly, but a binding subject or
+ * impersonator that merely differs in case from a system identity is refused too: nothing legitimate
+ * needs one, and it makes look-alikes of built-in groups impossible.
+ */
+export function isSystemName(name: string): boolean {
+  return lowerAscii(name).startsWith(SYSTEM_PREFIX);
+}
 
 /** CEL's `lowerAscii()`, so the zod mirror of a rule lower-cases exactly like the API server. */
 export function lowerAscii(value: string): string {
@@ -130,6 +141,15 @@ export const ImpersonatorSchema = documented(
         "impersonators[].name of a ServiceAccount must be a DNS subdomain (lower-case letters, digits, '-' and '.'): " +
         'give the bare service account name, e.g. cicd-agent',
       check: (v) => v.kind !== 'ServiceAccount' || DNS_SUBDOMAIN.test(v.name),
+    },
+    {
+      rule: `self.kind == 'ServiceAccount' || !self.name.lowerAscii().startsWith('${SYSTEM_PREFIX}')`,
+      message:
+        'impersonators[].name must not be a system: user or group (in any letter case): system: identities are the ' +
+        "cluster's own components and built-in groups (system:nodes, system:serviceaccounts:<ns>, system:bootstrappers, " +
+        '...), so such an impersonator stands for many clients or for the control plane; name the proxy or runner ' +
+        'itself, and a service account as kind ServiceAccount',
+      check: (v) => v.kind === 'ServiceAccount' || !isSystemName(v.name),
     },
     {
       rule:
@@ -268,6 +288,14 @@ export const RoleSchema = documented(
           message: "roles[].name must not be 'system:masters' or '*' in any letter case: rename the role",
           check: (v) => !FORBIDDEN_IDENTITIES.includes(lowerAscii(v)),
         },
+        {
+          rule: `!self.lowerAscii().startsWith('${SYSTEM_PREFIX}')`,
+          message:
+            'roles[].name must not start with system: in any letter case: its group would be a binding subject, and ' +
+            'system: groups (system:authenticated, system:serviceaccounts, system:nodes, ...) are held by clients ' +
+            'nobody impersonates, so the binding would grant the ClusterRoles to them directly; rename the role',
+          check: (v) => !isSystemName(v),
+        },
       ],
     ),
     clusterRoles: stringSet(
@@ -382,13 +410,22 @@ export const CollisionSchema = documented(
   'Role names that map to one group. The group is held back (fail closed) until the names are made distinct.',
 );
 
-export const DENIAL_KINDS = ['Impersonator', 'User', 'Group', 'UID', 'UserExtra', 'ClusterRole'] as const;
+export const DENIAL_KINDS = [
+  'Impersonator',
+  'User',
+  'Group',
+  'ServiceAccount',
+  'UID',
+  'UserExtra',
+  'ClusterRole',
+] as const;
 
 export const DenialSchema = documented(
   z.object({
     kind: documented(
       z.enum(DENIAL_KINDS),
-      'What was refused: an Impersonator, a target User, Group, UID or UserExtra value, or a ClusterRole.',
+      'What was refused: an Impersonator, a target User, Group, ServiceAccount (namespace/name), UID or ' +
+        "UserExtra value, or a ClusterRole. A refused targets.allowAnyUser is kind User, name '*'.",
     ),
     name: documented(z.string(), 'The refused name (for UserExtra: key=value).'),
     role: documented(

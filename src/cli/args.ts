@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   DEFAULT_ALLOWED_SYSTEM_IDENTITIES,
   DEFAULT_DENIED_CLUSTER_ROLES,
+  DEFAULT_PROTECTED_NAMESPACES,
   type CoreConfig,
 } from '../core/config.js';
 
@@ -83,19 +84,26 @@ export function writeJson(io: Io, value: unknown): void {
 export const CONFIG_OPTIONS = {
   'denied-cluster-roles': { type: 'string', multiple: true },
   'allowed-system-identities': { type: 'string', multiple: true },
+  'protected-namespaces': { type: 'string', multiple: true },
+  'allow-any-user': { type: 'boolean' },
 } as const satisfies Options;
 
 export const CONFIG_HELP = `Operator configuration (give the values your operator runs with; same names as its flags):
       --denied-cluster-roles LIST       Target ClusterRoles no policy may bind (default:
                                         ${DEFAULT_DENIED_CLUSTER_ROLES.join(',')}). Comma-separated or repeated; "" for none.
       --allowed-system-identities LIST  system: users/groups policies may let impersonators become
-                                        (default: ${DEFAULT_ALLOWED_SYSTEM_IDENTITIES.join(',')}). system:masters and * are never allowed.`;
+                                        (default: ${DEFAULT_ALLOWED_SYSTEM_IDENTITIES.join(',')}). system:masters and * are never allowed.
+      --protected-namespaces LIST       Namespaces whose service accounts are never targets (default:
+                                        ${DEFAULT_PROTECTED_NAMESPACES.join(',')}; the operator adds its own namespace).
+      --allow-any-user                  The operator's opt-in to targets.allowAnyUser (default: off).`;
 
 export function coreConfig(
   command: string,
   values: {
     'denied-cluster-roles'?: string[] | undefined;
     'allowed-system-identities'?: string[] | undefined;
+    'protected-namespaces'?: string[] | undefined;
+    'allow-any-user'?: boolean | undefined;
   },
 ): CoreConfig {
   const allowed = listOption(values['allowed-system-identities']) ?? DEFAULT_ALLOWED_SYSTEM_IDENTITIES;
@@ -111,5 +119,7 @@ export function coreConfig(
   return {
     deniedClusterRoles: listOption(values['denied-cluster-roles']) ?? DEFAULT_DENIED_CLUSTER_ROLES,
     allowedSystemIdentities: allowed,
+    protectedNamespaces: listOption(values['protected-namespaces']) ?? DEFAULT_PROTECTED_NAMESPACES,
+    allowAnyUser: values['allow-any-user'] === true,
   };
 }

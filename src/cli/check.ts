@@ -134,7 +134,12 @@ export function denialField(spec: ImpersonationPolicySpec, d: Denial): string {
       if (role) return `spec.roles[${roleIndex}].name`;
       return `spec.targets.groups${indexOr(spec.targets.groups, d.name)}`;
     case 'User':
+      if (d.reason === 'AnyUserNotEnabled') return 'spec.targets.allowAnyUser';
       return `spec.targets.users${indexOr(spec.targets.users, d.name)}`;
+    case 'ServiceAccount': {
+      const i = spec.targets.serviceAccounts.findIndex((sa) => `${sa.namespace}/${sa.name}` === d.name);
+      return i < 0 ? 'spec.targets.serviceAccounts' : `spec.targets.serviceAccounts[${i}]`;
+    }
     case 'UID':
       return `spec.targets.uids${indexOr(spec.targets.uids, d.name)}`;
     case 'UserExtra': {

@@ -18,6 +18,9 @@ export class PolicyIndex {
   private readonly parsed = new WeakMap<object, ParseResult<ImpersonationPolicySpec>>();
   private readonly groupsOf = new Map<string, readonly string[]>();
   private readonly byGroup = new Map<string, Set<string>>();
+  /** Target ClusterRole -> policies binding it: a change of its rules may change their verdict. */
+  private readonly byClusterRole = new Map<string, Set<string>>();
+  private readonly clusterRolesOf = new Map<string, readonly string[]>();
 
   constructor(private readonly policies: ReadonlyStore<PolicyObject>) {}
 
@@ -41,6 +44,7 @@ export class PolicyIndex {
    * that share a group it gained or lost: their cross-policy collisions may have changed.
    */
   update(name: string, policy: ReadonlyDeep<PolicyObject> | undefined): string[] {
+    this.updateClusterRoles(name, policy);
     const before = this.groupsOf.get(name) ?? [];
     const after = this.groupsFor(policy);
     if (before.length === after.length && before.every((g, i) => g === after[i])) return [];
@@ -61,6 +65,28 @@ export class PolicyIndex {
     for (const g of changed)
       for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) affected.add(peer);
     return [...affected].sort(byString);
+  }
+
+  private updateClusterRoles(name: string, policy: ReadonlyDeep<PolicyObject> | undefined): void {
+    for (const cr of this.clusterRolesOf.get(name) ?? []) {
+      const set = this.byClusterRole.get(cr);
+      set?.delete(name);
+      if (set?.size === 0) this.byClusterRole.delete(cr);
+    }
+    const spec = policy && !policy.metadata?.deletionTimestamp ? this.parse(policy) : undefined;
+    const after = spec?.ok ? [...new Set(spec.value.roles.flatMap((r) => r.clusterRoles))] : [];
+    for (const cr of after) {
+      let set = this.byClusterRole.get(cr);
+      if (!set) this.byClusterRole.set(cr, (set = new Set()));
+      set.add(name);
+    }
+    if (after.length > 0) this.clusterRolesOf.set(name, after);
+    else this.clusterRolesOf.delete(name);
+  }
+
+  /** The policies whose roles bind this ClusterRole. */
+  bindersOf(clusterRole: string): string[] {
+    return [...(this.byClusterRole.get(clusterRole) ?? [])].sort(byString);
   }
 
   /** The other live policies deriving any of `groups`, parsed: the peers a collision check needs. */

@@ -1,7 +1,7 @@
 // reconcile(policyName): gather from the informer caches, decide with the pure core, act through the
 // kube adapter, then write status once (only when it changed). It never branches on the event that
 // woke it: a missing policy means "nothing to do" (the garbage collector removes what it owned).
-import { KIND, type ImpersonationPolicyStatus } from '../api/index.js';
+import { KIND, type ImpersonationPolicySpec, type ImpersonationPolicyStatus } from '../api/index.js';
 import {
   decidePolicy,
   derivedGroups,
@@ -12,6 +12,7 @@ import {
   refOf,
   sameStatus,
   type ActFailure,
+  type ClusterFacts,
   type CoreConfig,
   type ObjectRef,
   type ObservedObject,
@@ -73,6 +74,8 @@ export interface ReconcilerDeps {
   onReconciled?: (name: string, stats: ReconcileStats, status: ImpersonationPolicyStatus) => void;
   /** How often a policy with a NameConflict re-checks whether the foreign object went away. */
   conflictRecheckMs?: number;
+  /** What the cluster says about the spec's ClusterRoles and targets (may ask the API server). */
+  facts?: (spec: ImpersonationPolicySpec) => Promise<ClusterFacts>;
 }
 
 /** `Kind/namespace/name`: one key space for the recent-writes memory. */
@@ -323,7 +326,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     let observed: ObservedRbac;
     if (spec.ok) {
       const peers = index.peersOf(name, derivedGroups(spec.value));
-      const decisions = decidePolicy({ metadata: owner, spec: spec.value }, peers, config);
+      const facts = (await deps.facts?.(spec.value)) ?? {};
+      const decisions = decidePolicy({ metadata: owner, spec: spec.value }, peers, config, facts);
       const desired = desiredRbac(owner, decisions.grants);
       observed = gather(name, desired);
       plan = { decisions, desired, ...diffRbac(owner, desired, observed) };

@@ -1,10 +1,18 @@
 // Spec -> what may be provisioned: normalization, collisions and safety, decided once.
 
-import type { Denial, DenialKind, RoleGroup } from '../api/index.js';
+import type { Denial, DenialKind, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
 import { collidedGroups, findCollisions } from './collisions.js';
 import type { CoreConfig } from './config.js';
 import { normalizeRoleName } from './normalize.js';
-import { clusterRoleVerdict, identityVerdict, impersonatorVerdict, isForbiddenIdentity } from './safety.js';
+import { dangerousPowersOf, type BindingScope, type RuleLike } from './powers.js';
+import {
+  bindingSubjectVerdict,
+  clusterRoleVerdict,
+  identityVerdict,
+  impersonatorVerdict,
+  isForbiddenIdentity,
+  serviceAccountNamespaceVerdict,
+} from './safety.js';
 import type { Verdict } from './safety.js';
 import { RBAC_GROUP } from './types.js';
 import type { GroupBinding, PeerPolicy, PolicyDecisions, PolicyInput, Subject } from './types.js';
@@ -38,10 +46,111 @@ export function canonicalSubjects(subjects: Iterable<Subject>): Subject[] {
   return [...map.entries()].sort(([a], [b]) => byString(a, b)).map(([, s]) => s);
 }
 
+/** A target identity whose powers the API server may be asked about. */
+export type TargetIdentity =
+  { kind: 'User' | 'Group'; name: string } | { kind: 'ServiceAccount'; namespace: string; name: string };
+
+/**
+ * What the cluster says, gathered by the controller before the core decides (the core stays pure).
+ * Absent functions or undefined answers mean "not known here" (the offline CLI): the judgement is
+ * then skipped and only the static rules apply. The controller always supplies both.
+ */
+export interface ClusterFacts {
+  /** The rules of the ClusterRole: null when it does not exist, undefined when not known. */
+  clusterRole?(name: string): readonly RuleLike[] | null | undefined;
+  /** The dangerous powers the identity holds (SubjectAccessReviews); undefined when not reviewed. */
+  targetPowers?(target: TargetIdentity): readonly string[] | undefined;
+}
+
+/**
+ * Every identity the impersonators could become or assert under this spec (users, literal and
+ * role-derived groups, service accounts): what the controller asks the API server about.
+ */
+export function reviewTargets(spec: ImpersonationPolicySpec): TargetIdentity[] {
+  const targets: TargetIdentity[] = [];
+  if (!spec.targets.allowAnyUser) for (const name of spec.targets.users) targets.push({ kind: 'User', name });
+  const groups = new Set([
+    ...spec.targets.groups,
+    ...spec.roles.map((r) => normalizeRoleName(r.name, spec.groupNameNormalization)),
+  ]);
+  for (const name of groups) targets.push({ kind: 'Group', name });
+  for (const sa of spec.targets.serviceAccounts) {
+    targets.push({ kind: 'ServiceAccount', namespace: sa.namespace, name: sa.name });
+  }
+  return targets;
+}
+
+const targetLabel = (t: TargetIdentity): string =>
+  t.kind === 'ServiceAccount' ? `ServiceAccount ${t.namespace}/${t.name}` : `${t.kind} '${t.name}'`;
+
+function targetPowerVerdict(target: TargetIdentity, facts: ClusterFacts): Verdict {
+  const powers = facts.targetPowers?.(target) ?? [];
+  if (powers.length === 0) return { allowed: true };
+  return {
+    allowed: false,
+    reason: 'PowerfulTarget',
+    message:
+      `${targetLabel(target)} already holds ${powers.join(', ')} (the API server says so); becoming it ` +
+      'would make the impersonators cluster-admin by another name; target a less powerful identity',
+  };
+}
+
+function clusterRolePowerVerdict(
+  name: string,
+  namespace: string | undefined,
+  config: CoreConfig,
+  facts: ClusterFacts,
+): Verdict {
+  const rules = facts.clusterRole?.(name);
+  if (rules === undefined) return { allowed: true };
+  if (rules === null) {
+    return {
+      allowed: false,
+      reason: 'UnknownClusterRole',
+      message:
+        `ClusterRole '${name}' does not exist, so what it grants cannot be judged; it is bound once it exists ` +
+        'and carries no cluster-admin powers',
+    };
+  }
+  const scope: BindingScope =
+    namespace === undefined
+      ? { cluster: true }
+      : { cluster: false, namespace, protected: config.protectedNamespaces.includes(namespace) };
+  const powers = dangerousPowersOf(rules, scope);
+  if (powers.length === 0) return { allowed: true };
+  const where = namespace === undefined ? 'cluster-wide' : `in namespace ${namespace}`;
+  return {
+    allowed: false,
+    reason: 'PowerfulClusterRole',
+    message:
+      `ClusterRole '${name}' grants ${powers.join(', ')} ${where}: that is cluster-admin by another name and is ` +
+      'refused like cluster-admin; bind a narrower ClusterRole' +
+      (namespace === undefined ? ', or bind it in namespaces (spec.roles[].namespaces)' : ''),
+  };
+}
+
+/** Roles of a peer that would be provisioned: only those may hold back another policy's group. */
+function admissibleRoles(spec: ImpersonationPolicySpec, config: CoreConfig, facts: ClusterFacts) {
+  const impersonates = spec.impersonators.some((i) => impersonatorVerdict(i.kind, i.name).allowed);
+  if (!impersonates) return [];
+  return spec.roles.filter((role) => {
+    const group = normalizeRoleName(role.name, spec.groupNameNormalization);
+    if (!bindingSubjectVerdict(group).allowed) return false;
+    if (!targetPowerVerdict({ kind: 'Group', name: group }, facts).allowed) return false;
+    const scopes = role.namespaces.length === 0 ? [undefined] : role.namespaces;
+    return role.clusterRoles.some(
+      (cr) =>
+        clusterRoleVerdict(cr, config).allowed &&
+        scopes.some((ns) => clusterRolePowerVerdict(cr, ns, config, facts).allowed),
+    );
+  });
+}
+
 export function decidePolicy(
   policy: PolicyInput,
   peers: readonly PeerPolicy[],
   config: CoreConfig,
+  facts: ClusterFacts = {},
 ): PolicyDecisions {
   const { spec } = policy;
   const denied: Denial[] = [];
@@ -61,27 +170,58 @@ export function decidePolicy(
     }),
   );
 
-  const collisions = findCollisions({ name: policy.metadata.name, spec }, peers);
+  // A refused peer (nothing it names would be provisioned) cannot hold back this policy's groups.
+  const admissiblePeers = peers.map((p) => ({
+    metadata: p.metadata,
+    spec: { ...p.spec, roles: admissibleRoles(p.spec, config, facts) },
+  }));
+  const collisions = findCollisions({ name: policy.metadata.name, spec }, admissiblePeers);
   const held = collidedGroups(collisions);
 
-  // Roles: a group is provisioned when it is uncontested, a permitted identity, and bound to at
-  // least one permitted ClusterRole. Anything refused is listed in `denied`, nothing is granted for it.
+  // Roles: a group is provisioned when it is uncontested, may be a binding subject, is not already
+  // powerful, and is bound to at least one permitted ClusterRole in at least one scope. Anything
+  // refused is listed in `denied`, nothing is granted for it.
   const roleGroups: RoleGroup[] = [];
   const bindings: GroupBinding[] = [];
   const groups = new Set<string>();
   for (const role of spec.roles) {
     const group = normalizeRoleName(role.name, spec.groupNameNormalization);
     if (held.has(group)) continue;
-    const verdict = identityVerdict(group, config);
+    const verdict = bindingSubjectVerdict(group);
     if (!verdict.allowed) {
       denied.push(denial('Group', group, verdict, role.name));
       continue;
     }
+    const power = targetPowerVerdict({ kind: 'Group', name: group }, facts);
+    if (!power.allowed) {
+      denied.push(denial('Group', group, power, role.name));
+      continue;
+    }
+    const namespaces = sortedUnique(role.namespaces);
+    const scopes: (string | undefined)[] = namespaces.length === 0 ? [undefined] : namespaces;
     const clusterRoles: string[] = [];
+    const roleBindings: GroupBinding[] = [];
     for (const clusterRole of sortedUnique(role.clusterRoles)) {
       const crVerdict = clusterRoleVerdict(clusterRole, config);
-      if (crVerdict.allowed) clusterRoles.push(clusterRole);
-      else denied.push(denial('ClusterRole', clusterRole, crVerdict, role.name));
+      if (!crVerdict.allowed) {
+        denied.push(denial('ClusterRole', clusterRole, crVerdict, role.name));
+        continue;
+      }
+      let bound = false;
+      for (const namespace of scopes) {
+        const powerVerdict = clusterRolePowerVerdict(clusterRole, namespace, config, facts);
+        if (!powerVerdict.allowed) {
+          denied.push(denial('ClusterRole', clusterRole, powerVerdict, role.name));
+          continue;
+        }
+        bound = true;
+        roleBindings.push(
+          namespace === undefined
+            ? { role: role.name, group, clusterRole }
+            : { role: role.name, group, clusterRole, namespace },
+        );
+      }
+      if (bound) clusterRoles.push(clusterRole);
     }
     if (clusterRoles.length === 0) {
       denied.push(
@@ -100,12 +240,7 @@ export function decidePolicy(
     }
     groups.add(group);
     roleGroups.push({ role: role.name, group, clusterRoles });
-    const namespaces = sortedUnique(role.namespaces);
-    for (const clusterRole of clusterRoles) {
-      if (namespaces.length === 0) bindings.push({ role: role.name, group, clusterRole });
-      else
-        for (const namespace of namespaces) bindings.push({ role: role.name, group, clusterRole, namespace });
-    }
+    bindings.push(...roleBindings);
   }
 
   for (const group of sortedUnique(spec.targets.groups)) {
@@ -119,17 +254,31 @@ export function decidePolicy(
       continue;
     }
     const verdict = identityVerdict(group, config);
-    if (verdict.allowed) groups.add(group);
-    else denied.push(denial('Group', group, verdict));
+    const power = verdict.allowed ? targetPowerVerdict({ kind: 'Group', name: group }, facts) : verdict;
+    if (power.allowed) groups.add(group);
+    else denied.push(denial('Group', group, power));
   }
 
-  const anyUser = spec.targets.allowAnyUser;
+  let anyUser = spec.targets.allowAnyUser;
+  if (anyUser && !config.allowAnyUser) {
+    anyUser = false;
+    denied.push({
+      kind: 'User',
+      name: '*',
+      reason: 'AnyUserNotEnabled',
+      message:
+        'targets.allowAnyUser lets the impersonators become every user, system: users included; the operator ' +
+        'grants it only when started with --allow-any-user (chart: grants.impersonate.anyUser: true); ' +
+        "list the users instead, or ask the operator's admins",
+    });
+  }
   const users: string[] = [];
-  if (!anyUser) {
+  if (!spec.targets.allowAnyUser) {
     for (const user of sortedUnique(spec.targets.users)) {
       const verdict = identityVerdict(user, config);
-      if (verdict.allowed) users.push(user);
-      else denied.push(denial('User', user, verdict));
+      const power = verdict.allowed ? targetPowerVerdict({ kind: 'User', name: user }, facts) : verdict;
+      if (power.allowed) users.push(user);
+      else denied.push(denial('User', user, power));
     }
   }
 
@@ -158,6 +307,14 @@ export function decidePolicy(
 
   const saByNamespace = new Map<string, Set<string>>();
   for (const sa of spec.targets.serviceAccounts) {
+    const nsVerdict = serviceAccountNamespaceVerdict(sa.namespace, config);
+    const verdict = nsVerdict.allowed
+      ? targetPowerVerdict({ kind: 'ServiceAccount', namespace: sa.namespace, name: sa.name }, facts)
+      : nsVerdict;
+    if (!verdict.allowed) {
+      denied.push(denial('ServiceAccount', `${sa.namespace}/${sa.name}`, verdict));
+      continue;
+    }
     const names = saByNamespace.get(sa.namespace) ?? new Set<string>();
     names.add(sa.name);
     saByNamespace.set(sa.namespace, names);

@@ -30,11 +30,15 @@ export {
   DEFAULT_ALLOWED_SYSTEM_IDENTITIES,
   DEFAULT_CORE_CONFIG,
   DEFAULT_DENIED_CLUSTER_ROLES,
+  DEFAULT_PROTECTED_NAMESPACES,
 } from './config.js';
 export { normalizeRoleName } from './normalize.js';
 export { collidedGroups, derivedGroups, findCollisions, roleGroupPairs } from './collisions.js';
 export type { RoleGroupPair } from './collisions.js';
-export { canonicalSubjects, decidePolicy } from './decisions.js';
+export { canonicalSubjects, decidePolicy, reviewTargets } from './decisions.js';
+export type { ClusterFacts, TargetIdentity } from './decisions.js';
+export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';
+export type { BindingScope, DangerousPower, RuleLike } from './powers.js';
 export {
   HASH_LENGTH,
   MAX_NAME_LENGTH,
@@ -47,7 +51,14 @@ export {
   policyLabelSelector,
   policyLabels,
 } from './names.js';
-export { clusterRoleVerdict, identityVerdict, impersonatorVerdict, isForbiddenIdentity } from './safety.js';
+export {
+  bindingSubjectVerdict,
+  clusterRoleVerdict,
+  identityVerdict,
+  impersonatorVerdict,
+  isForbiddenIdentity,
+  serviceAccountNamespaceVerdict,
+} from './safety.js';
 export type { DenialReason, Verdict } from './safety.js';
 export {
   compareObjects,

@@ -2,7 +2,7 @@
 
 import { POLICY_LABEL } from '../api/index.js';
 import type { CoreConfig } from './config.js';
-import { decidePolicy } from './decisions.js';
+import { decidePolicy, type ClusterFacts } from './decisions.js';
 import { compareObjects, desiredRbac } from './rbac.js';
 import type {
   NameConflict,
@@ -24,6 +24,8 @@ export interface PlanInput {
   peers: readonly PeerPolicy[];
   config: CoreConfig;
   observed: ObservedRbac;
+  /** What the cluster says about ClusterRoles and targets (see ClusterFacts). */
+  facts?: ClusterFacts;
 }
 
 /** Our label AND an ownerReference to this very policy object (uid): the only objects we change or delete. */
@@ -196,7 +198,7 @@ export function diffRbac(
 export function planPolicy(input: PlanInput): PolicyPlan {
   const { policy, peers, config, observed } = input;
   const identity = { name: policy.metadata.name, uid: policy.metadata.uid };
-  const decisions = decidePolicy(policy, peers, config);
+  const decisions = decidePolicy(policy, peers, config, input.facts);
   const desired = desiredRbac(identity, decisions.grants);
   return { decisions, desired, ...diffRbac(identity, desired, observed) };
 }

@@ -105,9 +105,16 @@ spec:
   targets: { allowAnyUser: true }
 `,
     );
-    const r = await check([dir]);
+    const r = await check(['--allow-any-user', dir]);
     expect(brief(r.report)).toEqual(['warning AllowAnyUser any spec.targets.allowAnyUser:6']);
     expect(r.code).toBe(0);
+    // Without the operator's own opt-in the operator refuses it, and so does check.
+    const refused = await check([dir]);
+    expect(brief(refused.report)).toEqual([
+      'error Denied/AnyUserNotEnabled any spec.targets.allowAnyUser:6',
+      'warning NothingProvisioned any spec.targets:6',
+    ]);
+    expect(refused.code).toBe(1);
   });
 
   it('exits 2 when no policy is found', async () => {

@@ -96,6 +96,8 @@ const configArb: fc.Arbitrary<CoreConfig> = fc.record({
     '*',
     'system:serviceaccounts',
   ]),
+  protectedNamespaces: fc.subarray(['kube-system', 'ns-a']),
+  allowAnyUser: fc.boolean(),
 });
 
 const peersArb: fc.Arbitrary<PeerPolicy[]> = fc.uniqueArray(

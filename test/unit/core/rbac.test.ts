@@ -231,7 +231,6 @@ describe('desired RBAC', () => {
         roles: [
           { name: 'Admins', clusterRoles: ['cluster-admin', 'view'] },
           { name: 'Root', clusterRoles: ['cluster-admin'] },
-          { name: 'system:nodes', clusterRoles: ['view'] },
         ],
       },
       expected: [
@@ -246,11 +245,12 @@ describe('desired RBAC', () => {
       expected: [],
     },
   ])('$name', ({ given, expected }) => {
-    expect(desired(given)).toEqual(expected);
+    expect(desired(given, { ...DEFAULT_CORE_CONFIG, allowAnyUser: true })).toEqual(expected);
   });
 
   it('follows the configured allow and deny lists', () => {
     const config: CoreConfig = {
+      ...DEFAULT_CORE_CONFIG,
       deniedClusterRoles: ['edit'],
       allowedSystemIdentities: ['system:serviceaccounts'],
     };

@@ -8,6 +8,7 @@ import {
 } from '../../../src/core/index.js';
 
 const permissive: CoreConfig = {
+  ...DEFAULT_CORE_CONFIG,
   deniedClusterRoles: [],
   allowedSystemIdentities: ['system:masters', '*', 'system:serviceaccounts', 'system:authenticated'],
 };

@@ -17,7 +17,12 @@ import { NOTHING_OBSERVED, peer, policy, proxy } from './helpers.js';
 const now = new Date('2024-05-01T12:00:00Z');
 const T = '2024-05-01T12:00:00Z';
 const planFor = (input: ImpersonationPolicySpecInput, peers: PeerPolicy[] = []): PolicyPlan =>
-  planPolicy({ policy: policy('p', input), peers, config: DEFAULT_CORE_CONFIG, observed: NOTHING_OBSERVED });
+  planPolicy({
+    policy: policy('p', input),
+    peers,
+    config: { ...DEFAULT_CORE_CONFIG, allowAnyUser: true },
+    observed: NOTHING_OBSERVED,
+  });
 const conditionOf = (status: ImpersonationPolicyStatus, type: string) =>
   status.conditions?.find((c) => c.type === type);
 
