@@ -57,11 +57,14 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
         `the same group (${listed(details)}). Rename the roles so each group comes from one role name.`,
     });
   }
-  if (denied.length > 0) {
+  const anyUser = denied.find((d) => d.reason === 'AnyUserNotEnabled');
+  if (anyUser !== undefined) problems.push({ reason: 'AnyUserNotEnabled', message: `${anyUser.message}.` });
+  const others = denied.filter((d) => d !== anyUser);
+  if (others.length > 0) {
     problems.push({
       reason: 'Denied',
-      message: `Refused ${denied.length} ${denied.length === 1 ? 'entry' : 'entries'} (see status.denied): ${listed(
-        denied.map((d) => `${d.kind} ${d.name}: ${d.message}`),
+      message: `Refused ${others.length} ${others.length === 1 ? 'entry' : 'entries'} (see status.denied): ${listed(
+        others.map((d) => `${d.kind} ${d.name}: ${d.message}`),
       )}.`,
     });
   }

@@ -110,14 +110,23 @@ export async function waitForPolicy(
   what = 'the policy status',
   timeoutMs = 30_000,
 ): Promise<PolicyObject> {
-  return eventually(
-    `${what} of ${name}`,
-    async () => {
-      const p = await getPolicy(name);
-      return p && pred(p) ? p : undefined;
-    },
-    timeoutMs,
-  );
+  let last: PolicyObject | undefined;
+  try {
+    return await eventually(
+      `${what} of ${name}`,
+      async () => {
+        const p = (last = await getPolicy(name));
+        return p && pred(p) ? p : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    // The last status seen says why far better than "timed out".
+    const seen = last
+      ? JSON.stringify({ generation: last.metadata.generation, status: last.status })
+      : 'absent';
+    throw new Error(`${(err as Error).message}; last policy: ${seen}`);
+  }
 }
 
 export interface RbacObject {
