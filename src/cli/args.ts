@@ -86,6 +86,7 @@ export const CONFIG_OPTIONS = {
   'allowed-system-identities': { type: 'string', multiple: true },
   'protected-namespaces': { type: 'string', multiple: true },
   'allow-any-user': { type: 'boolean' },
+  'cluster-roles': { type: 'string' },
 } as const satisfies Options;
 
 export const CONFIG_HELP = `Operator configuration (give the values your operator runs with; same names as its flags):
@@ -95,7 +96,11 @@ export const CONFIG_HELP = `Operator configuration (give the values your operato
                                         (default: ${DEFAULT_ALLOWED_SYSTEM_IDENTITIES.join(',')}). system:masters and * are never allowed.
       --protected-namespaces LIST       Namespaces whose service accounts are never targets (default:
                                         ${DEFAULT_PROTECTED_NAMESPACES.join(',')}; the operator adds its own namespace).
-      --allow-any-user                  The operator's opt-in to targets.allowAnyUser (default: off).`;
+      --allow-any-user                  The operator's opt-in to targets.allowAnyUser (default: off).
+      --cluster-roles FILE              ClusterRoles of the cluster (kubectl get clusterroles -o yaml): bound
+                                        ClusterRoles are then judged by their rules as the operator judges them
+                                        (cluster-admin by another name, or missing). Targets' own powers are
+                                        only judged by the operator (it asks the API server).`;
 
 export function coreConfig(
   command: string,

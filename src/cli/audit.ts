@@ -164,8 +164,10 @@ export async function runAudit(args: string[], io: Io): Promise<number> {
         import('./policy-set.js'),
         import('../audit/policy-match.js'),
       ]);
+    const { loadClusterRoleFacts } = await import('./cluster-roles.js');
     const set = await loadPolicies(policyPaths, io.stdin);
-    const decided = decideAll(set.policies, config);
+    const facts = values['cluster-roles'] ? await loadClusterRoleFacts(values['cluster-roles'], 'audit') : {};
+    const decided = decideAll(set.policies, config, new Map(), facts);
     const findings = findingsOf(set, decided);
     const unusable = findings.filter((f) => f.code === 'UnusableInput' || f.code === 'InvalidPolicy');
     if (unusable.length > 0 || exitCodeOf(set, findings) === EXIT_UNUSABLE) {

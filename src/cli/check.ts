@@ -17,6 +17,7 @@ import {
   type Io,
 } from './args.js';
 import { describeSource, loadPolicies, type DocumentSource, type PolicySet } from './policy-files.js';
+import { loadClusterRoleFacts } from './cluster-roles.js';
 import { decideAll, type DecidedPolicy } from './policy-set.js';
 
 export const CHECK_HELP = `Usage: kubectl-impersonation check [options] <files or folders...>
@@ -337,7 +338,8 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
     throw new UsageError('give at least one policy file or folder (or - for stdin)', 'check');
   const config = coreConfig('check', values);
   const set = await loadPolicies(positionals, io.stdin);
-  const decided = decideAll(set.policies, config);
+  const facts = values['cluster-roles'] ? await loadClusterRoleFacts(values['cluster-roles'], 'check') : {};
+  const decided = decideAll(set.policies, config, new Map(), facts);
   const findings = findingsOf(set, decided);
   const exitCode = exitCodeOf(set, findings);
   const report: CheckReport = {

@@ -4,6 +4,7 @@
 import {
   decidePolicy,
   desiredRbac,
+  type ClusterFacts,
   type CoreConfig,
   type PolicyDecisions,
   type RbacObject,
@@ -27,6 +28,7 @@ export function decideAll(
   policies: readonly LoadedPolicy[],
   config: CoreConfig,
   ownerUids: ReadonlyMap<string, string> = new Map(),
+  facts: ClusterFacts = {},
 ): DecidedPolicy[] {
   return policies.map((loaded) => {
     const { metadata, spec } = loaded.policy;
@@ -36,7 +38,12 @@ export function decideAll(
     const peers = policies
       .filter((p) => p !== loaded)
       .map((p) => ({ metadata: { name: p.policy.metadata.name }, spec: p.policy.spec }));
-    const decisions = decidePolicy({ metadata: { name, uid: uid ?? UNKNOWN_UID }, spec }, peers, config);
+    const decisions = decidePolicy(
+      { metadata: { name, uid: uid ?? UNKNOWN_UID }, spec },
+      peers,
+      config,
+      facts,
+    );
     const objects = desiredRbac({ name, uid: uid ?? UNKNOWN_UID }, decisions.grants);
     return { loaded, name, uid, decisions, objects };
   });

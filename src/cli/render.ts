@@ -16,6 +16,7 @@ import {
 } from './args.js';
 import { exitCodeOf, findingsOf, formatFindings, type CheckReport, type Finding } from './check.js';
 import { describeSource, loadPolicies } from './policy-files.js';
+import { loadClusterRoleFacts } from './cluster-roles.js';
 import { decideAll, printable, type DecidedPolicy } from './policy-set.js';
 
 export const RENDER_HELP = `Usage: kubectl-impersonation render [options] <files or folders...>
@@ -133,7 +134,8 @@ export async function runRender(args: string[], io: Io): Promise<number> {
     throw new UsageError('give at least one policy file or folder (or - for stdin)', 'render');
   const uids = ownerUids(values['owner-uid']);
   const set = await loadPolicies(positionals, io.stdin);
-  const decided = decideAll(set.policies, coreConfig('render', values), uids);
+  const facts = values['cluster-roles'] ? await loadClusterRoleFacts(values['cluster-roles'], 'render') : {};
+  const decided = decideAll(set.policies, coreConfig('render', values), uids, facts);
   const findings = findingsOf(set, decided);
   const blocking = findings.filter(
     (f) => f.code === 'UnusableInput' || f.code === 'InvalidPolicy' || f.code === 'DuplicateName',

@@ -125,7 +125,7 @@ export async function waitForPolicy(
     const seen = last
       ? JSON.stringify({ generation: last.metadata.generation, status: last.status })
       : 'absent';
-    throw new Error(`${(err as Error).message}; last policy: ${seen}`);
+    throw new Error(`${(err as Error).message}; last policy: ${seen}`, { cause: err });
   }
 }
 

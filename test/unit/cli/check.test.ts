@@ -93,6 +93,52 @@ spec:
     expect(r.report.findings[0]?.message).toContain(`${join(dir, 'a.yaml')} (document 1)`);
   });
 
+  it('judges bound ClusterRoles by their rules with --cluster-roles, as the operator does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'impop-check-'));
+    const roles = join(dir, 'clusterroles.yaml');
+    await writeFile(
+      roles,
+      `apiVersion: v1
+kind: List
+items:
+  - apiVersion: rbac.authorization.k8s.io/v1
+    kind: ClusterRole
+    metadata: { name: view }
+    rules: [{ apiGroups: [''], resources: [pods], verbs: [get] }]
+  - apiVersion: rbac.authorization.k8s.io/v1
+    kind: ClusterRole
+    metadata: { name: my-admin }
+    rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }]
+`,
+    );
+    await writeFile(
+      join(dir, 'p.yaml'),
+      `apiVersion: impersonation-operator.io/v1alpha1
+kind: ImpersonationPolicy
+metadata: { name: p }
+spec:
+  impersonators: [{ kind: User, name: proxy }]
+  roles:
+    - { name: Readers, clusterRoles: [view] }
+    - { name: Admins, clusterRoles: [my-admin, ghost] }
+`,
+    );
+    const r = await check(['--cluster-roles', roles, join(dir, 'p.yaml')]);
+    expect(brief(r.report)).toEqual([
+      'error Denied/UnknownClusterRole p spec.roles[1].clusterRoles[1]:8',
+      'error Denied/PowerfulClusterRole p spec.roles[1].clusterRoles[0]:8',
+      'error Denied/NoPermittedClusterRoles p spec.roles[1].name:8',
+    ]);
+    expect(r.code).toBe(1);
+    // Without the file the rules are not known here: only the operator judges them.
+    expect(brief((await check([join(dir, 'p.yaml')])).report)).toEqual([]);
+    const missing = capture('');
+    expect(
+      await main(['check', '--cluster-roles', join(dir, 'nope.yaml'), join(dir, 'p.yaml')], missing.io),
+    ).toBe(2);
+    expect(missing.stderr()).toContain('--cluster-roles: cannot read');
+  });
+
   it('warns about allowAnyUser without failing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'impop-check-'));
     await writeFile(
