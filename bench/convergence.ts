@@ -508,7 +508,7 @@ async function operatorPhase(
   });
   log(
     `operator ${what}: ${(r.ms / 1000).toFixed(2)}s (settled ${(settledMs / 1000).toFixed(2)}s), ` +
-      `${result.audit.writes} writes, ${result.reconciles} reconciles, ` +
+      `${result.audit.writes} writes, ${result.audit.accessReviews} SubjectAccessReviews, ${result.reconciles} reconciles, ` +
       `${result.client!.meanLatencyMs.toFixed(0)} ms/request, ${result.client!.meanInFlight.toFixed(1)} in flight, ` +
       `${result.client!.meanQueueWaitMs!.toFixed(0)} ms queue wait, CPU ${result.cpu.operator}s`,
   );

@@ -34,6 +34,8 @@ export interface AuditSummary {
   writes: number;
   /** Writes to Events (core or events.k8s.io). */
   eventWrites: number;
+  /** SubjectAccessReviews (a `create` that stores nothing: counted here, not as writes). */
+  accessReviews: number;
   gets: number;
   lists: number;
   watches: number;
@@ -115,6 +117,7 @@ export function summarize(records: readonly AuditRecord[]): AuditSummary {
     byVerbResource: {},
     writes: 0,
     eventWrites: 0,
+    accessReviews: 0,
     gets: 0,
     lists: 0,
     watches: 0,
@@ -125,7 +128,8 @@ export function summarize(records: readonly AuditRecord[]): AuditSummary {
   for (const r of records) {
     const k = `${r.verb} ${r.resource}`;
     s.byVerbResource[k] = (s.byVerbResource[k] ?? 0) + 1;
-    if (WRITE_VERBS.has(r.verb)) {
+    if (r.resource === 'subjectaccessreviews') s.accessReviews++;
+    else if (WRITE_VERBS.has(r.verb)) {
       if (r.resource === 'events') s.eventWrites++;
       else s.writes++;
     }

@@ -113,6 +113,8 @@ export function figures(r: RepeatResult): Figures {
     driftAmplification: n(o.drift?.amplification),
     baselineBulkAmplification: b.bulk.amplification,
     bulkEventWrites: o.bulk.audit.eventWrites,
+    bulkAccessReviews: o.bulk.audit.accessReviews ?? 0,
+    idleAccessReviews: n(o.idle?.audit.accessReviews),
     operatorEventWrites: sum(opPhases, (p) => p.audit.eventWrites),
     bulkReconciles: n(o.bulk.reconciles),
     bulkGetListPerReconcile: n(o.bulk.getListPerReconcile),
@@ -346,6 +348,7 @@ export function renderMarkdown(r: BenchResult): string {
         'writes',
         'idle writes',
         'idle LIST / WATCH / reconciles',
+        'SubjectAccessReviews bulk / idle',
       ],
       rows((c, f) => [
         String(c.n),
@@ -363,6 +366,7 @@ export function renderMarkdown(r: BenchResult): string {
         int(f.coldWrites! + f.coldEventWrites!),
         int(f.idleWrites),
         `${int(f.idleLists)} / ${int(f.idleWatches)} / ${int(f.idleReconciles)} in ${f1(f.idleSeconds)} s`,
+        `${int(f.bulkAccessReviews)} / ${int(f.idleAccessReviews)}`,
       ]),
     ),
   );
