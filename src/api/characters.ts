@@ -74,14 +74,30 @@ export function jsClass(ranges: readonly Range[]): RegExp {
 }
 
 /**
- * The same class in RE2 syntax (CEL's `matches`). Surrogates are left out: a Go string cannot
- * hold them (the API server decodes a lone surrogate to U+FFFD, which is refused).
+ * The same class as the body of a CEL string literal whose value is an RE2 class (CEL's
+ * `matches`). CEL's own escapes (\uXXXX, \UXXXXXXXX) put the characters themselves into the
+ * pattern: the API server estimates a rule's cost from the pattern's length, and RE2's \x{...} for
+ * each would make the lists of names too expensive. ASCII controls stay RE2 escapes (`\\xHH` in
+ * CEL). Surrogates are left out: a Go string cannot hold them (the API server decodes a lone
+ * surrogate to U+FFFD, which is refused).
  */
-export function re2Class(ranges: readonly Range[]): string {
-  const one = (n: number) => (n < 0x80 ? `\\x${hex(n).padStart(2, '0')}` : `\\x{${hex(n)}}`);
+export function celRegexClass(ranges: readonly Range[]): string {
+  const one = (n: number) =>
+    n < 0x80
+      ? `\\\\x${hex(n).padStart(2, '0')}`
+      : n <= 0xffff
+        ? `\\u${hex(n).padStart(4, '0')}`
+        : `\\U${hex(n).padStart(8, '0')}`;
   const part = ([a, b]: Range) => (a === b ? one(a) : `${one(a)}-${one(b)}`);
   return `[${withoutSurrogates(ranges).map(part).join('')}]`;
 }
 
+/** The value of a CEL string literal that uses only the escapes celRegexClass writes. */
+export function celStringValue(literal: string): string {
+  return literal.replace(/\\(\\|u[0-9a-f]{4}|U[0-9a-f]{8})/g, (_, e: string) =>
+    e === '\\' ? '\\' : String.fromCodePoint(parseInt(e.slice(1), 16)),
+  );
+}
+
 export const INVISIBLE = jsClass(INVISIBLE_RANGES);
-export const INVISIBLE_RE2 = re2Class(INVISIBLE_RANGES);
+export const INVISIBLE_CEL = celRegexClass(INVISIBLE_RANGES);

@@ -5,7 +5,7 @@
 
 import { z } from 'zod';
 import { CASED_AFTER_GO_TABLES, goToLower } from '../core/normalize.js';
-import { INVISIBLE, INVISIBLE_RE2, jsClass, re2Class } from './characters.js';
+import { INVISIBLE, INVISIBLE_CEL, celRegexClass, jsClass } from './characters.js';
 import { API_VERSION, KIND, MAX_POLICY_NAME_LENGTH } from './group.js';
 
 /** RFC 1123 label: namespaces. */
@@ -98,7 +98,7 @@ const notForbidden = (field: string, fix: string): Rule<string> => ({
 
 /** Refuses the characters of INVISIBLE_RANGES (see api/characters.ts). */
 const visible = (field: string): Rule<string> => ({
-  rule: `!self.matches(r'${INVISIBLE_RE2}')`,
+  rule: `!self.matches('${INVISIBLE_CEL}')`,
   message:
     `${field} must not contain control, format, private-use or invisible characters, or white space other ` +
     "than ' ' (such as U+200B, U+00A0 or bidi controls): they make look-alike names; retype it with visible characters",
@@ -288,7 +288,7 @@ export const RoleSchema = documented(
           check: (v) => !FORBIDDEN_IDENTITIES.includes(goToLower(v)),
         },
         {
-          rule: `!self.matches(r'${re2Class(CASED_AFTER_GO_TABLES)}')`,
+          rule: `!self.matches('${celRegexClass(CASED_AFTER_GO_TABLES)}')`,
           message:
             "roles[].name must not contain letters that only Unicode versions newer than Go's tables lower-case " +
             '(U+1C89, U+A7CB..U+A7DC, Garay, Beria Erfe): proxies built with different Go versions would send ' +
