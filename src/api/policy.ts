@@ -4,6 +4,8 @@
 // schema into the CRD and test fixtures prove both sides accept and reject the same policies.
 
 import { z } from 'zod';
+import { CASED_AFTER_GO_TABLES, goToLower } from '../core/normalize.js';
+import { INVISIBLE, INVISIBLE_CEL, celRegexClass, jsClass } from './characters.js';
 import { API_VERSION, KIND, MAX_POLICY_NAME_LENGTH } from './group.js';
 
 /** RFC 1123 label: namespaces. */
@@ -13,9 +15,6 @@ export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** RBAC object names are path segments: no '/' or '%' (and not '.' or '..', checked by a rule). */
 export const RBAC_NAME = /^[^/%]+$/;
-/** Free-form identity strings (user, group, role names): no control characters. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-export const PRINTABLE = /^[^\x00-\x1f\x7f]+$/;
 /** Keys of user extras: the API server lower-cases Impersonate-Extra-* header names. */
 export const EXTRA_KEY = /^[a-z0-9]([-a-z0-9_./]*[a-z0-9])?$/;
 
@@ -45,6 +44,18 @@ export function isSystemName(name: string): boolean {
 export function lowerAscii(value: string): string {
   return value.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
+
+/**
+ * `self` lower-cased as Go does (core/normalize.ts `goToLower`), as far as a comparison with an
+ * ASCII string can tell: CEL has only `lowerAscii()`, and the only code points outside ASCII that Go
+ * lower-cases INTO ASCII are U+0130 ('İ' -> 'i') and U+212A (KELVIN SIGN -> 'k'). Mapping those two
+ * first gives, at every position, Go's character wherever Go's is ASCII and a non-ASCII one wherever
+ * Go's is not, so equality with (or a prefix of) an ASCII string is judged as Go would. The zod
+ * twin of a rule using this calls goToLower (test/unit/api/go-lower-cel.test.ts proves the claim).
+ */
+export const CEL_GO_LOWER = "self.replace('\\u0130', 'i').replace('\\u212a', 'k').lowerAscii()";
+
+const CASED_AFTER = jsClass(CASED_AFTER_GO_TABLES);
 
 const celList = (values: readonly string[]): string => `[${values.map((v) => `'${v}'`).join(', ')}]`;
 
@@ -96,8 +107,18 @@ const notForbidden = (field: string, fix: string): Rule<string> => ({
   check: (v) => !FORBIDDEN_IDENTITIES.includes(v),
 });
 
-const identity = (maxLength: number, description: string, rules: Rule<string>[]) =>
-  documented(z.string().min(1).max(maxLength).regex(PRINTABLE), description, rules);
+/** Refuses the characters of INVISIBLE_RANGES (see api/characters.ts). */
+const visible = (field: string): Rule<string> => ({
+  rule: `!self.matches('${INVISIBLE_CEL}')`,
+  message:
+    `${field} must not contain control, format, private-use or invisible characters, or white space other ` +
+    "than ' ' (such as U+200B, U+00A0 or bidi controls): they make look-alike names; retype it with visible characters",
+  check: (v) => !INVISIBLE.test(v),
+});
+
+/** A free-form identity string: visible characters only, then the field's own rules. */
+const identity = (field: string, maxLength: number, description: string, rules: Rule<string>[] = []) =>
+  documented(z.string().min(1).max(maxLength), description, [visible(field), ...rules]);
 
 // ---------------------------------------------------------------------------------------------
 // spec.impersonators
@@ -111,6 +132,7 @@ export const ImpersonatorSchema = documented(
       'Kind of subject: User (e.g. the CN of a client certificate), Group, or ServiceAccount.',
     ),
     name: identity(
+      'impersonators[].name',
       253,
       'Name of the user, group or service account that may impersonate. For a ServiceAccount, ' +
         'the name only (not system:serviceaccount:...).',
@@ -186,17 +208,13 @@ export const UserExtraSchema = documented(
       'Extra key, lower case (the API server lower-cases Impersonate-Extra-<key> headers), e.g. scopes.',
     ),
     values: stringSet(
-      documented(
-        z.string().min(1).max(256).regex(PRINTABLE),
-        'A value the impersonators may assert for this key.',
-        [
-          {
-            rule: "self != '*'",
-            message: "userExtras[].values must not contain '*': list the literal values",
-            check: (v) => v !== '*',
-          },
-        ],
-      ),
+      identity('userExtras[].values', 256, 'A value the impersonators may assert for this key.', [
+        {
+          rule: "self != '*'",
+          message: "userExtras[].values must not contain '*': list the literal values",
+          check: (v) => v !== '*',
+        },
+      ]),
       { min: 1, max: 64 },
       'Values the impersonators may assert for this key (Impersonate-Extra-<key>). At least one.',
     ),
@@ -207,7 +225,7 @@ export const UserExtraSchema = documented(
 export const TargetsSchema = documented(
   z.object({
     users: stringSet(
-      identity(320, 'A user name (typically an email address).', [
+      identity('targets.users', 320, 'A user name (typically an email address).', [
         notForbidden('targets.users', 'list real user names, or set targets.allowAnyUser'),
         {
           rule: `!self.startsWith('${SERVICE_ACCOUNT_USER_PREFIX}')`,
@@ -240,7 +258,7 @@ export const TargetsSchema = documented(
       { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['namespace', 'name'] },
     ).default([]),
     groups: stringSet(
-      identity(320, 'A group name.', [
+      identity('targets.groups', 320, 'A group name.', [
         notForbidden('targets.groups', 'list the groups the impersonated users really belong to'),
       ]),
       { max: 256 },
@@ -248,7 +266,7 @@ export const TargetsSchema = documented(
         "from spec.roles. Names starting with system: also need the operator's allow list.",
     ).default([]),
     uids: stringSet(
-      documented(z.string().min(1).max(256).regex(PRINTABLE), 'A user UID.', [
+      identity('targets.uids', 256, 'A user UID.', [
         {
           rule: "self != '*'",
           message: "targets.uids must not contain '*': list literal UIDs",
@@ -279,14 +297,23 @@ export const TargetsSchema = documented(
 export const RoleSchema = documented(
   z.object({
     name: identity(
+      'roles[].name',
       253,
       "The external role name exactly as the proxy knows it, e.g. 'SRE On Call'. It becomes a group name " +
         'through spec.groupNameNormalization.',
       [
         {
-          rule: `!(self.lowerAscii() in ${celList(FORBIDDEN_IDENTITIES)})`,
+          rule: `!(${CEL_GO_LOWER} in ${celList(FORBIDDEN_IDENTITIES)})`,
           message: "roles[].name must not be 'system:masters' or '*' in any letter case: rename the role",
-          check: (v) => !FORBIDDEN_IDENTITIES.includes(lowerAscii(v)),
+          check: (v) => !FORBIDDEN_IDENTITIES.includes(goToLower(v)),
+        },
+        {
+          rule: `!self.matches('${celRegexClass(CASED_AFTER_GO_TABLES)}')`,
+          message:
+            "roles[].name must not contain letters that only Unicode versions newer than Go's tables lower-case " +
+            '(U+1C89, U+A7CB..U+A7DC, Garay, Beria Erfe): proxies built with different Go versions would send ' +
+            'different groups for it; rename the role',
+          check: (v) => !CASED_AFTER.test(v),
         },
         {
           rule: `!self.lowerAscii().startsWith('${SYSTEM_PREFIX}')`,
