@@ -4,7 +4,16 @@
 import type { Condition, ConditionType } from '../api/index.js';
 
 /** Why a policy cannot (fully) be provisioned until someone changes something. Order = priority. */
-export const STALLED_REASONS = ['InvalidSpec', 'Collision', 'Denied', 'NameConflict'] as const;
+export const STALLED_REASONS = [
+  'InvalidSpec',
+  'Collision',
+  'Denied',
+  // The API server refused a write for good (RBAC escalation check, admission): the operator lacks a grant.
+  'Refused',
+  'NameConflict',
+  // A grant this generation removes is held by a foreign finalizer: still in force.
+  'DeletionBlocked',
+] as const;
 export type StalledReason = (typeof STALLED_REASONS)[number];
 
 export interface Problem<R extends string = string> {

@@ -354,13 +354,25 @@ export class KubeClient {
    * already gone; a failed uid/resourceVersion precondition is a 409 `KubeApiError`.
    */
   async remove(ref: ResourceRef, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    return (await this.removeObject(ref, name, opts)).outcome !== 'absent';
+  }
+
+  /**
+   * Deletes an object and says what happened: `deleted`, `absent` (already gone), or `terminating`
+   * (accepted, but finalizers keep the object, which the server then returns, for now).
+   */
+  async removeObject(
+    ref: ResourceRef,
+    name: string,
+    opts: DeleteOptions = {},
+  ): Promise<{ outcome: 'deleted' | 'absent' } | { outcome: 'terminating'; object: KubeObject }> {
     const body: Record<string, unknown> = { apiVersion: 'v1', kind: 'DeleteOptions' };
     if (opts.uid !== undefined || opts.resourceVersion !== undefined) {
       body.preconditions = { uid: opts.uid, resourceVersion: opts.resourceVersion };
     }
     if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
     try {
-      await this.json<unknown>({
+      const answer = await this.json<KubeObject | ApiStatus | undefined>({
         verb: 'delete',
         resource: ref.plural,
         method: 'DELETE',
@@ -369,9 +381,14 @@ export class KubeClient {
         contentType: 'application/json',
         signal: opts.signal,
       });
-      return true;
+      // A deleted object comes back as a Status; one kept by finalizers comes back as itself.
+      const object = answer as KubeObject | undefined;
+      if (object !== undefined && object.kind !== 'Status' && object.metadata?.deletionTimestamp) {
+        return { outcome: 'terminating', object };
+      }
+      return { outcome: 'deleted' };
     } catch (err) {
-      if (err instanceof KubeApiError && err.code === 404) return false;
+      if (err instanceof KubeApiError && err.code === 404) return { outcome: 'absent' };
       throw err;
     }
   }
