@@ -24,7 +24,7 @@ import {
   waitForPolicy,
   type PolicyObject,
 } from '../harness/policies.js';
-import { grant, impersonatedStatus, mayImpersonate } from './security-support.js';
+import { grant, impersonatedStatus, impersonationStatus, mayImpersonate } from './security-support.js';
 
 const s = Date.now().toString(36).slice(-6);
 const reader = `rev-reader-${s}`;

@@ -46,6 +46,18 @@ export async function impersonatedStatus(
   return res.status;
 }
 
+/**
+ * The HTTP status of a SelfSubjectReview made while impersonating `user`: every authenticated user
+ * may create one, so 201 means the impersonation itself was allowed and 403 that it was refused.
+ */
+export async function impersonationStatus(kubeconfig: string, user: string): Promise<number> {
+  const res = await requestAs(kubeconfig, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+    impersonate: { user },
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+  });
+  return res.status;
+}
+
 /** Whether `kubeconfig`'s identity may impersonate `user` (a real SelfSubjectAccessReview). */
 export async function mayImpersonate(
   kubeconfig: string,
