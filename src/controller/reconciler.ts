@@ -25,7 +25,7 @@ import {
   type RbacObject,
 } from '../core/index.js';
 import type { KubeClient } from '../kube/client.js';
-import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/errors.js';
+import { isAlreadyExists, isConflict, isInvalid, isNotFound, KubeApiError } from '../kube/errors.js';
 import type { EventRecorder } from '../kube/events.js';
 import {
   CLUSTER_ROLE_BINDINGS,
@@ -70,7 +70,7 @@ export interface ReconcilerDeps {
   recent: RecentWrites;
   client: Pick<
     KubeClient,
-    'apply' | 'create' | 'remove' | 'removeObject' | 'get' | 'patchStatus' | 'patchMerge'
+    'apply' | 'create' | 'remove' | 'removeObject' | 'get' | 'replaceStatusIfUid' | 'patchMerge'
   >;
   config: CoreConfig;
   events?: EventRecorder | undefined;
@@ -483,13 +483,15 @@ export function createReconciler(deps: ReconcilerDeps) {
     if (!sameStatus(status, previous)) {
       let updated: PolicyObject | undefined;
       try {
-        // The uid makes the patch fail rather than land on a policy recreated under the same name.
-        updated = await client.patchStatus<PolicyObject>(IMPERSONATION_POLICIES, name, {
-          metadata: { uid: owner.uid },
+        // Guarded by the uid: it fails rather than land on a policy recreated under the same name.
+        updated = await client.replaceStatusIfUid<PolicyObject>(
+          IMPERSONATION_POLICIES,
+          name,
+          owner.uid,
           status,
-        });
+        );
       } catch (err) {
-        if (!isNotFound(err) && !isConflict(err)) throw err;
+        if (!isNotFound(err) && !isInvalid(err)) throw err;
       }
       if (updated?.metadata?.uid !== owner.uid) {
         // The policy went (or was replaced) while we acted from a cache that had not seen it yet: what we

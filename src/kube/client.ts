@@ -350,6 +350,33 @@ export class KubeClient {
   }
 
   /**
+   * Replaces `.status` through the `/status` subresource only if the object still has `uid` (a JSON
+   * patch `test`): a policy deleted and recreated under the same name is never written to. A failed
+   * test is a 422 `KubeApiError`; a missing object a 404.
+   */
+  async replaceStatusIfUid<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    uid: string,
+    status: unknown,
+    opts: CallOptions & { namespace?: string | undefined } = {},
+  ): Promise<T> {
+    return this.json<T>({
+      verb: 'patch',
+      resource: `${ref.plural}/status`,
+      method: 'PATCH',
+      path: resourcePath(ref, opts.namespace, name, 'status'),
+      query: new URLSearchParams({ fieldManager: this.fieldManager }),
+      body: JSON.stringify([
+        { op: 'test', path: '/metadata/uid', value: uid },
+        { op: 'add', path: '/status', value: status },
+      ]),
+      contentType: 'application/json-patch+json',
+      signal: opts.signal,
+    });
+  }
+
+  /**
    * Deletes an object. Resolves `true` when the server accepted the delete and `false` when the object was
    * already gone; a failed uid/resourceVersion precondition is a 409 `KubeApiError`.
    */

@@ -6,7 +6,11 @@
 // production), so the race is reproduced rather than hoped for.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { groupBindingName, impersonatorName } from '../../src/core/index.js';
+import { IMPERSONATION_POLICIES } from '../../src/controller/resources.js';
+import { KubeClient } from '../../src/kube/client.js';
+import { KubeApiError } from '../../src/kube/errors.js';
 import { waitForAuditEvent } from '../harness/audit.js';
+import { clusterInfo } from '../harness/cluster-info.js';
 import { kubeconfigFor } from '../harness/identities.js';
 import { startOperator, type OperatorProcess } from '../harness/operator.js';
 import { installOperatorRbac, type OperatorRbac } from '../harness/operator-rbac.js';
@@ -18,6 +22,7 @@ import {
   ensureCrd,
   eventually,
   generatedObjects,
+  getPolicy,
   isReady,
   policy,
   rbacGet,
@@ -266,7 +271,7 @@ describe('revocation (integration)', () => {
   });
 
   it('Ready=True for a generation means what it removed is gone, also while the watch lags', async () => {
-    const op = await start(['--test-only-rbac-watch-delay=4s']);
+    const op = await start(['--test-only-rbac-watch-delay=10s']);
     const id = ids.lag;
     const spec = (roles: string[]) => ({
       impersonators: [{ kind: 'User', name: id.proxy }],
@@ -327,6 +332,38 @@ describe('revocation (integration)', () => {
     await stop(op);
   });
 
+  it('the status write is guarded by the uid: never onto a policy recreated under the same name', async () => {
+    const name = `rev-guard-${s}`;
+    const first = await applyPolicy(policy(name, { impersonators: [{ kind: 'User', name: `rguard-${s}` }] }));
+    await deletePolicy(name);
+    await eventually('the policy to be gone', async () => (await getPolicy(name)) === undefined);
+    const second = await applyPolicy(
+      policy(name, { impersonators: [{ kind: 'User', name: `rguard-${s}` }] }),
+    );
+    const client = await KubeClient.connect({ kubeconfig: clusterInfo().adminKubeconfig });
+    try {
+      const stale = await client
+        .replaceStatusIfUid(IMPERSONATION_POLICIES, name, first.metadata.uid!, { observedGeneration: 1 })
+        .catch((err: unknown) => err);
+      expect(stale).toBeInstanceOf(KubeApiError);
+      expect((stale as KubeApiError).code).toBe(422);
+      // (the CRD's schema defaults observedGeneration to 0)
+      expect((await getPolicy(name))?.status?.observedGeneration ?? 0).toBe(0);
+      const ok = await client.replaceStatusIfUid<PolicyObject>(
+        IMPERSONATION_POLICIES,
+        name,
+        second.metadata.uid!,
+        {
+          observedGeneration: 1,
+        },
+      );
+      expect(ok.status?.observedGeneration).toBe(1);
+    } finally {
+      client.close();
+      await deletePolicy(name);
+    }
+  });
+
   it('revocation latency: policy edit -> the impersonated request is refused', async () => {
     const op = await start();
     const id = ids.latency;
@@ -340,7 +377,7 @@ describe('revocation (integration)', () => {
       await applyPolicy(policy(names.latency, spec([id.user])));
       await eventually(
         'the grant',
-        async () => (await impersonatedStatus(proxy, id.user)) === 200,
+        async () => [200, 201].includes(await impersonationStatus(proxy, id.user)),
         30_000,
         50,
       );
@@ -348,7 +385,7 @@ describe('revocation (integration)', () => {
       await applyPolicy(policy(names.latency, spec([`nobody-${s}@example.com`])));
       await eventually(
         'the refusal',
-        async () => (await impersonatedStatus(proxy, id.user)) === 403,
+        async () => (await impersonationStatus(proxy, id.user)) === 403,
         30_000,
         20,
       );
