@@ -48,6 +48,14 @@ export interface Config {
   local: boolean;
   /** How long shutdown waits for in-flight reconciles. */
   shutdownTimeoutMs: number;
+  /** How often a policy whose writes the API server refused for good (Stalled=Refused) is retried. */
+  refusalRecheckMs: number;
+  /**
+   * TEST ONLY: delay delivery of watch events to the caches (RBAC kinds, policies), to reproduce a
+   * lagging informer against a real API server. 0 in production.
+   */
+  testOnlyRbacWatchDelayMs: number;
+  testOnlyPolicyWatchDelayMs: number;
 }
 
 export type ParseResult = { kind: 'config'; config: Config } | { kind: 'help'; text: string };
@@ -345,6 +353,33 @@ const SETTINGS: readonly Setting[] = [
     help: 'How long shutdown waits for in-flight reconciles.',
     schema: durationSchema({ allowZero: true }),
   },
+  {
+    key: 'refusalRecheckMs',
+    flag: 'refusal-recheck-period',
+    env: 'IMPOP_REFUSAL_RECHECK_PERIOD',
+    default: '5m',
+    form: 'a duration such as 5m (at least 1s)',
+    help: 'How often a policy the API server refused for good (Stalled=Refused, e.g. a missing bind grant) is tried again.',
+    schema: durationSchema({ min: 1000 }),
+  },
+  {
+    key: 'testOnlyRbacWatchDelayMs',
+    flag: 'test-only-rbac-watch-delay',
+    env: 'IMPOP_TEST_ONLY_RBAC_WATCH_DELAY',
+    default: '0',
+    form: 'a duration such as 2s, or 0',
+    help: 'TEST ONLY: delay each RBAC watch event by this long before the cache sees it (reproduces a lagging watch).',
+    schema: durationSchema({ allowZero: true }),
+  },
+  {
+    key: 'testOnlyPolicyWatchDelayMs',
+    flag: 'test-only-policy-watch-delay',
+    env: 'IMPOP_TEST_ONLY_POLICY_WATCH_DELAY',
+    default: '0',
+    form: 'a duration such as 2s, or 0',
+    help: 'TEST ONLY: delay each ImpersonationPolicy watch event by this long before the cache sees it.',
+    schema: durationSchema({ allowZero: true }),
+  },
 ];
 
 export function helpText(): string {
@@ -465,6 +500,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     logLevel: values.logLevel as LogLevel,
     local: values.local as boolean,
     shutdownTimeoutMs: values.shutdownTimeoutMs as number,
+    refusalRecheckMs: values.refusalRecheckMs as number,
+    testOnlyRbacWatchDelayMs: values.testOnlyRbacWatchDelayMs as number,
+    testOnlyPolicyWatchDelayMs: values.testOnlyPolicyWatchDelayMs as number,
   };
   return { kind: 'config', config: Object.freeze(config) };
 }

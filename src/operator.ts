@@ -55,9 +55,16 @@ export async function runOperator(
     ? await KubeClient.fromKubeConfig(kc, clientOptions)
     : await KubeClient.connect(config, clientOptions);
   const informerObserver = metrics.informerObserver?.();
+  if (config.testOnlyRbacWatchDelayMs > 0 || config.testOnlyPolicyWatchDelayMs > 0) {
+    log.warn(
+      { rbacMs: config.testOnlyRbacWatchDelayMs, policyMs: config.testOnlyPolicyWatchDelayMs },
+      'TEST ONLY: watch events are delayed; never run like this in production',
+    );
+  }
 
   const policies = createInformer<PolicyObject>(client, IMPERSONATION_POLICIES, {
     resyncPeriodMs: config.resyncPeriodMs,
+    watchDelayMs: config.testOnlyPolicyWatchDelayMs,
     log,
     ...(informerObserver ? { observer: informerObserver } : {}),
   });
@@ -68,6 +75,7 @@ export async function runOperator(
       createInformer<KubeObject>(client, RESOURCES[kind], {
         labelSelector: managedSelector,
         indexers: { [BY_POLICY]: labelIndex(POLICY_LABEL) },
+        watchDelayMs: config.testOnlyRbacWatchDelayMs,
         log,
         ...(informerObserver ? { observer: informerObserver } : {}),
       }),
@@ -139,6 +147,7 @@ export async function runOperator(
     events,
     log,
     now: () => new Date(),
+    refusalRecheckMs: config.refusalRecheckMs,
     onReconciled: (name, stats) => {
       metrics.setPolicyCounts(name, { collisions: stats.collisions, deniedEntries: stats.denied });
       health.setWritable(true);

@@ -54,13 +54,14 @@ export function decideAll(
  * reference to a uid that does not exist makes the garbage collector delete the object).
  */
 export function printable(object: RbacObject, uid: string | undefined): Record<string, unknown> {
-  const { name, namespace, labels, ownerReferences } = object.metadata;
-  // kubectl's order (name, namespace, labels, ownerReferences) reads best in a review.
+  const { name, namespace, labels, annotations, ownerReferences } = object.metadata;
+  // kubectl's order (name, namespace, labels, annotations, ownerReferences) reads best in a review.
+  // The ownership record (annotation) names the uid too: without it, it is omitted with the owner.
   const metadata = {
     name,
     ...(namespace === undefined ? {} : { namespace }),
     labels,
-    ...(uid === undefined ? {} : { ownerReferences }),
+    ...(uid === undefined ? {} : { annotations, ownerReferences }),
   };
   return { ...object, metadata };
 }

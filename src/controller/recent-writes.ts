@@ -1,7 +1,9 @@
 // Our own writes, remembered until the informer catches up with them. A reconcile that runs before
 // the watch delivers a write we just made then neither repeats it nor mistakes the object for a
 // foreign one, and the watch event that merely echoes our write does not trigger another reconcile.
-// (client-go's MutationCache solves the same problem for its own controllers.)
+// (client-go's MutationCache solves the same problem for its own controllers.) Writes are also listed
+// per policy, so pruning sees an object the operator created a moment ago even while the informer has
+// not delivered it yet: a plan is computed from the cache plus our unacknowledged writes.
 //
 // Ordering uses resourceVersion as an integer. The API conventions call it opaque; every API server
 // backed by etcd returns the etcd revision, and an unparsable value falls back to trusting the cache.
@@ -14,6 +16,8 @@ interface Entry {
   object: unknown;
   deleted: boolean;
   expiresAt: number;
+  /** The policy the object was written for (RBAC objects), to list a policy's recent writes. */
+  policy: string | undefined;
 }
 
 function rv(obj: Versioned | undefined): bigint | undefined {
@@ -32,23 +36,38 @@ export class RecentWrites {
   ) {}
 
   /** Remembers the object the API server returned for our create/apply/status write. */
-  wrote(key: string, object: Versioned): void {
+  wrote(key: string, object: Versioned, policy?: string): void {
     this.entries.set(key, {
       resourceVersion: rv(object),
       object,
       deleted: false,
       expiresAt: this.clock() + this.ttlMs,
+      policy,
     });
   }
 
   /** Remembers that we deleted the object whose last known state is `object`. */
-  deleted(key: string, object: Versioned | undefined): void {
+  deleted(key: string, object: Versioned | undefined, policy?: string): void {
     this.entries.set(key, {
       resourceVersion: rv(object),
       object: undefined,
       deleted: true,
       expiresAt: this.clock() + this.ttlMs,
+      policy,
     });
+  }
+
+  /**
+   * Keys of the objects we wrote for `policy` (not deleted since) that we still remember: the
+   * informer may not have delivered them yet. A linear scan: the memory holds only recent writes.
+   */
+  writtenFor(policy: string): string[] {
+    const keys: string[] = [];
+    for (const key of [...this.entries.keys()]) {
+      const entry = this.live(key);
+      if (entry && !entry.deleted && entry.policy === policy) keys.push(key);
+    }
+    return keys;
   }
 
   private live(key: string): Entry | undefined {

@@ -11,9 +11,13 @@ import {
   policyStatus,
   refOf,
   sameStatus,
+  isOwnedBy,
   type ActFailure,
   type ClusterFacts,
   type CoreConfig,
+  type ForeignLabels,
+  type PruneTarget,
+  type TerminatingObject,
   type ObjectRef,
   type ObservedObject,
   type ObservedRbac,
@@ -22,7 +26,7 @@ import {
   type RbacObject,
 } from '../core/index.js';
 import type { KubeClient } from '../kube/client.js';
-import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/errors.js';
+import { isAlreadyExists, isConflict, isInvalid, isNotFound, KubeApiError } from '../kube/errors.js';
 import type { EventRecorder } from '../kube/events.js';
 import {
   CLUSTER_ROLE_BINDINGS,
@@ -65,7 +69,10 @@ export interface ReconcilerDeps {
   rbac: Record<RbacKind, ReadonlyStore<KubeObject>>;
   index: PolicyIndex;
   recent: RecentWrites;
-  client: Pick<KubeClient, 'apply' | 'create' | 'remove' | 'get' | 'patchStatus'>;
+  client: Pick<
+    KubeClient,
+    'apply' | 'create' | 'remove' | 'removeObject' | 'get' | 'replaceStatusIfUid' | 'patchMerge'
+  >;
   config: CoreConfig;
   events?: EventRecorder | undefined;
   log: Logger;
@@ -76,6 +83,8 @@ export interface ReconcilerDeps {
   conflictRecheckMs?: number;
   /** What the cluster says about the spec's ClusterRoles and targets (may ask the API server). */
   facts?: (spec: ImpersonationPolicySpec) => Promise<ClusterFacts>;
+  /** How often a policy whose writes the API server refused for good (Stalled=Refused) tries again. */
+  refusalRecheckMs?: number;
 }
 
 /** `Kind/namespace/name`: one key space for the recent-writes memory. */
@@ -126,6 +135,11 @@ export function createReconciler(deps: ReconcilerDeps) {
       for (const obj of rbac[kind].byIndex(BY_POLICY, policyName))
         add(kind, storeKey(refOfObserved(kind, obj)));
     }
+    // Our own writes the informer has not delivered yet: pruning must see them too.
+    for (const key of recent.writtenFor(policyName)) {
+      const [kind, namespace, objectName] = key.split('/') as [RbacKind, string, string];
+      if (kind in rbac) add(kind, namespace ? `${namespace}/${objectName}` : objectName);
+    }
     for (const obj of desired) add(obj.kind, storeKey(refOf(obj)));
     return {
       clusterRoles: lists.ClusterRole,
@@ -135,125 +149,240 @@ export function createReconciler(deps: ReconcilerDeps) {
     };
   }
 
+  /**
+   * Executes a plan, revoking before granting: foreign labels are stripped, bindings narrowed (or
+   * removed for a new roleRef), owned objects pruned and roles narrowed first; only when all of that
+   * succeeded are roles created or widened, then bindings. So a failure part-way never leaves a grant
+   * wider than either the old or the new spec. Roles come before their bindings, since RBAC refuses to
+   * bind a role the operator does not hold while the role is missing.
+   */
   async function act(
     owner: { name: string; uid: string },
     plan: PolicyPlan,
     observed: ObservedRbac,
     stats: ReconcileStats,
-  ): Promise<{ failures: ActFailure[]; conflicts: PolicyPlan['conflicts']; withheld: ObjectRef[] }> {
+  ): Promise<ActOutcome> {
     const failures: ActFailure[] = [];
     const conflicts = [...plan.conflicts];
     const withheld = [...plan.withheld];
-    const fail = (ref: ObjectRef, operation: ActFailure['operation'], err: unknown) => {
-      failures.push({ ref, operation, message: describe(err) });
+    const terminating = [...(plan.terminating ?? [])];
+    const removed: ObjectRef[] = [];
+    const created: (ObjectRef & { uid: string })[] = [];
+    const fail = (ref: ObjectRef, operation: ActFailure['operation'], err: unknown, obj?: RbacObject) => {
+      const refusal = refusalOf(err, ref, obj);
+      failures.push({
+        ref,
+        operation,
+        message: describe(err),
+        ...(refusal === undefined ? {} : { refusal }),
+      });
     };
-    const uidOf = (ref: ObjectRef): string | undefined => {
-      const list = listOf(observed, ref.kind);
-      return list.find((o) => o.metadata?.name === ref.name && o.metadata?.namespace === ref.namespace)
-        ?.metadata?.uid;
-    };
+    const find = (ref: ObjectRef) =>
+      listOf(observed, ref.kind).find(
+        (o) => o.metadata?.name === ref.name && o.metadata?.namespace === ref.namespace,
+      );
+    const keyOfRef = (ref: ObjectRef) => writeKey(ref.kind, ref.namespace, ref.name);
 
-    const write = async (obj: RbacObject, mode: 'apply' | 'create'): Promise<void> => {
+    const write = async (obj: RbacObject): Promise<void> => {
       const ref = refOf(obj);
       const resource = RESOURCES[obj.kind];
-      const key = writeKey(obj.kind, ref.namespace, ref.name);
-      if (mode === 'apply') {
-        recent.wrote(key, await client.apply(resource, obj));
+      const key = keyOfRef(ref);
+      const found = find(ref);
+      if (found !== undefined && isOwnedBy(found, owner)) {
+        recent.wrote(key, await client.apply(resource, obj), owner.name);
         stats.applied++;
         return;
       }
       try {
-        recent.wrote(key, await client.create(resource, obj));
+        const made: KubeObject = await client.create(resource, obj);
+        recent.wrote(key, made, owner.name);
+        if (made.metadata?.uid) created.push({ ...ref, uid: made.metadata.uid });
         stats.created++;
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
-        // Not in our (label-filtered) cache, yet the name is taken: ours only if it points at us.
+        // Not in our (label-filtered) cache, yet the name is taken: ours only by our own record.
         const live = await client.get<KubeObject>(resource, ref.name, { namespace: ref.namespace });
-        if (isOwnedByUid(live, owner.uid)) {
-          recent.wrote(key, await client.apply(resource, obj));
+        if (isOwnedBy(live as ObservedObject, owner)) {
+          recent.wrote(key, await client.apply(resource, obj), owner.name);
           stats.applied++;
         } else {
           conflicts.push({
             ref,
-            message: `${obj.kind} ${storeKey(ref)} already exists and is not owned by this policy; it was left untouched`,
+            message: `${obj.kind} ${storeKey(ref)} already exists and was not created by the operator for this policy; it was left untouched`,
           });
         }
       }
     };
 
-    const run = async (objs: readonly RbacObject[], operation: 'apply' | 'replace') => {
-      await Promise.all(
-        objs.map(async (obj) => {
-          const ref = refOf(obj);
-          try {
-            if (operation === 'replace') {
-              const uid = uidOf(ref);
-              try {
-                await client.remove(RESOURCES[obj.kind], ref.name, { namespace: ref.namespace, uid });
-              } catch (err) {
-                if (!isNotFound(err) && !isConflict(err)) throw err;
-              }
-              recent.deleted(writeKey(obj.kind, ref.namespace, ref.name), undefined);
-              await write(obj, 'create');
-              stats.replaced++;
-            } else {
-              const exists = listOf(observed, obj.kind).some(
-                (o) => o.metadata?.name === ref.name && o.metadata?.namespace === ref.namespace,
-              );
-              await write(obj, exists ? 'apply' : 'create');
-            }
-          } catch (err) {
-            fail(ref, operation, err);
-          }
-        }),
-      );
+    const remove = async (target: PruneTarget): Promise<void> => {
+      const ref: ObjectRef = target.namespace
+        ? { kind: target.kind, name: target.name, namespace: target.namespace }
+        : { kind: target.kind, name: target.name };
+      try {
+        const result = await client.removeObject(RESOURCES[target.kind], target.name, {
+          namespace: target.namespace,
+          uid: target.uid,
+        });
+        if (result.outcome === 'terminating') {
+          // Accepted, but a foreign finalizer keeps it: still in force, so not counted as pruned.
+          terminating.push({ ...ref, finalizers: [...(result.object.metadata?.finalizers ?? [])] });
+          return;
+        }
+        if (result.outcome === 'deleted') stats.pruned++;
+      } catch (err) {
+        // Replaced by another object meanwhile (uid precondition): nothing of ours to prune.
+        if (!isConflict(err)) return fail(ref, 'prune', err);
+      }
+      recent.deleted(keyOfRef(ref), observe(target.kind, storeKey(ref)), owner.name);
     };
 
-    // Roles first: binding a role the operator does not hold is refused while the role is missing.
-    const isRole = (o: RbacObject) => o.kind === 'ClusterRole' || o.kind === 'Role';
-    await run(plan.apply.filter(isRole), 'apply');
-    await run(plan.replace.filter(isRole), 'replace');
-    // A generated role found foreign while creating it must not be bound: withhold its bindings.
-    const foreignRoles = new Set(
-      conflicts
-        .filter((c) => c.ref.kind === 'ClusterRole' || c.ref.kind === 'Role')
-        .map((c) => roleKey(c.ref)),
+    const stripLabels = async (target: ForeignLabels): Promise<void> => {
+      const ref: ObjectRef = target.namespace
+        ? { kind: target.kind, name: target.name, namespace: target.namespace }
+        : { kind: target.kind, name: target.name };
+      try {
+        // A merge patch with a resourceVersion precondition: server-side apply leaves labels that another
+        // field manager set, so they must be removed explicitly.
+        const updated = await client.patchMerge<KubeObject>(
+          RESOURCES[target.kind],
+          target.name,
+          { metadata: { labels: Object.fromEntries(target.labels.map((l) => [l, null])) } },
+          { namespace: target.namespace, resourceVersion: target.resourceVersion },
+        );
+        recent.wrote(keyOfRef(ref), updated, owner.name);
+        stats.applied++;
+      } catch (err) {
+        fail(ref, 'apply', err);
+      }
+    };
+
+    const isRole = (o: { kind: RbacKind }) => o.kind === 'ClusterRole' || o.kind === 'Role';
+    const each = async <T>(items: readonly T[], fn: (item: T) => Promise<void>) => {
+      await Promise.all(items.map(fn));
+    };
+    const writing = (operation: 'apply' | 'replace') => async (obj: RbacObject) => {
+      try {
+        await write(obj);
+        if (operation === 'replace') stats.replaced++;
+      } catch (err) {
+        fail(refOf(obj), operation, err, obj);
+      }
+    };
+
+    // 1. Revoke: foreign labels (an aggregation label hands our rules to every holder of another role),
+    //    binding subjects, bindings whose roleRef changes, pruning, then role rules.
+    await each(plan.foreignLabels ?? [], stripLabels);
+    const narrow = plan.narrow ?? [];
+    await each(
+      narrow.filter((o) => !isRole(o)),
+      writing('apply'),
     );
+    await each(plan.replace, async (obj) => {
+      const ref = refOf(obj);
+      try {
+        await client.remove(RESOURCES[obj.kind], ref.name, {
+          namespace: ref.namespace,
+          uid: find(ref)?.metadata?.uid,
+        });
+      } catch (err) {
+        if (!isConflict(err)) return fail(ref, 'replace', err, obj);
+      }
+      recent.deleted(keyOfRef(ref), undefined, owner.name);
+    });
+    await each(plan.prune, remove);
+    await each(narrow.filter(isRole), writing('apply'));
+    // Nothing widens unless every revocation went through.
+    if (failures.length > 0)
+      return { failures, conflicts, withheld, terminating, removed, created, widened: false };
+
+    // 2. Grant: roles (new ones must exist before their bindings), then bindings.
+    await each(plan.apply.filter(isRole), writing('apply'));
+    const foreignRoles = new Set(conflicts.filter((c) => isRole(c.ref)).map((c) => roleKey(c.ref)));
+    const targetOf = (o: {
+      kind: RbacKind;
+      roleRef?: { kind?: string; name?: string } | undefined;
+      namespace?: string | undefined;
+    }): ObjectRef =>
+      o.roleRef?.kind === 'Role'
+        ? { kind: 'Role', name: o.roleRef.name ?? '', namespace: o.namespace ?? '' }
+        : { kind: 'ClusterRole', name: o.roleRef?.name ?? '' };
+    // A generated role found foreign while creating it: nothing of ours may stay bound to it.
+    const boundToForeign = (['ClusterRoleBinding', 'RoleBinding'] as const).flatMap((kind) =>
+      listOf(observed, kind)
+        .filter((o) => isOwnedBy(o, owner))
+        .filter((o) =>
+          foreignRoles.has(roleKey(targetOf({ kind, roleRef: o.roleRef, namespace: o.metadata?.namespace }))),
+        )
+        .map((o): PruneTarget => ({
+          kind,
+          name: o.metadata?.name ?? '',
+          ...(kind === 'RoleBinding' ? { namespace: o.metadata?.namespace ?? '' } : {}),
+          ...(o.metadata?.uid === undefined ? {} : { uid: o.metadata.uid }),
+        })),
+    );
+    await each(boundToForeign, async (target) => {
+      await remove(target);
+      removed.push(
+        target.namespace === undefined
+          ? { kind: target.kind, name: target.name }
+          : { kind: target.kind, name: target.name, namespace: target.namespace },
+      );
+    });
     const bindable = (o: RbacObject) => {
       if (isRole(o) || !('roleRef' in o)) return false;
-      const target: ObjectRef =
-        o.roleRef.kind === 'Role'
-          ? { kind: 'Role', name: o.roleRef.name, namespace: o.metadata.namespace ?? '' }
-          : { kind: 'ClusterRole', name: o.roleRef.name };
-      if (!foreignRoles.has(roleKey(target))) return true;
+      if (
+        !foreignRoles.has(
+          roleKey(targetOf({ kind: o.kind, roleRef: o.roleRef, namespace: o.metadata.namespace })),
+        )
+      )
+        return true;
       withheld.push(refOf(o));
       return false;
     };
-    await run(plan.apply.filter(bindable), 'apply');
-    await run(plan.replace.filter(bindable), 'replace');
+    await each(plan.apply.filter(bindable), writing('apply'));
+    await each(plan.replace.filter(bindable), writing('replace'));
+    return { failures, conflicts, withheld, terminating, removed, created, widened: true };
+  }
 
+  /** Our policy is gone (or was replaced): remove what this reconcile created for it, at once. */
+  async function removeCreated(
+    owner: { name: string; uid: string },
+    created: readonly (ObjectRef & { uid: string })[],
+  ) {
     await Promise.all(
-      plan.prune.map(async (target) => {
-        const ref: ObjectRef = target.namespace
-          ? { kind: target.kind, name: target.name, namespace: target.namespace }
-          : { kind: target.kind, name: target.name };
+      created.map(async (ref) => {
         try {
-          await client.remove(RESOURCES[target.kind], target.name, {
-            namespace: target.namespace,
-            uid: target.uid,
-          });
-          stats.pruned++;
+          await client.remove(RESOURCES[ref.kind], ref.name, { namespace: ref.namespace, uid: ref.uid });
         } catch (err) {
-          // Gone already, or replaced by another object meanwhile (uid precondition): nothing of ours to prune.
-          if (!isNotFound(err) && !isConflict(err)) return fail(ref, 'prune', err);
+          if (!isConflict(err)) throw err;
         }
-        recent.deleted(
-          writeKey(target.kind, target.namespace, target.name),
-          observe(target.kind, storeKey(ref)),
-        );
+        recent.deleted(writeKey(ref.kind, ref.namespace, ref.name), undefined, owner.name);
       }),
     );
-    return { failures, conflicts, withheld };
+    log.info(
+      { impersonationPolicy: owner.name, removed: created.length },
+      'Removed RBAC created for a deleted ImpersonationPolicy',
+    );
+  }
+
+  /**
+   * Removes the orphans of policies of this name that no longer exist: objects carrying the label and
+   * our ownership record with another uid than `uid` (all of them when no policy of the name exists),
+   * and, for a policy being deleted (`uid` given), its own objects too: desired is empty.
+   */
+  async function removeOrphans(name: string, uid: string | undefined): Promise<ReconcileResult> {
+    const observed = gather(name, []);
+    const plan = planRemoval({ name, uid: uid ?? '' }, observed);
+    if (plan.prune.length === 0 && (plan.terminating ?? []).length === 0) return {};
+    const stats = emptyStats();
+    const { failures, terminating } = await act({ name, uid: uid ?? '' }, plan, observed, stats);
+    if (stats.pruned > 0)
+      log.info(
+        { impersonationPolicy: name, pruned: stats.pruned },
+        'Pruned RBAC of a deleted ImpersonationPolicy',
+      );
+    if (failures.length > 0) throw new ReconcileError(name, failures);
+    return terminating.length > 0 ? { requeueAfter: deps.conflictRecheckMs ?? 30_000 } : {};
   }
 
   function emitEvents(
@@ -307,20 +436,13 @@ export function createReconciler(deps: ReconcilerDeps) {
     // We never create policies: absent from the cache means deleted, whatever we wrote to its status.
     const cached = policies.get(name);
     const policy = cached && recent.observe(writeKey(KIND, undefined, name), cached);
-    if (!policy || !policy.metadata?.uid) return {}; // deleted: the garbage collector removes its children
-    if (policy.metadata.deletionTimestamp) return {}; // being deleted: owned objects go with it
+    // Deleted: the garbage collector removes children that kept their ownerReference; we remove every
+    // object our record says we created for it, whatever was done to its ownerReferences.
+    if (!policy || !policy.metadata?.uid) return removeOrphans(name, undefined);
+    if (policy.metadata.deletionTimestamp) return removeOrphans(name, policy.metadata.uid);
     const owner = { name, uid: policy.metadata.uid };
     const spec = index.parse(policy);
-    const stats: ReconcileStats = {
-      applied: 0,
-      created: 0,
-      replaced: 0,
-      pruned: 0,
-      conflicts: 0,
-      collisions: 0,
-      denied: 0,
-      statusWritten: false,
-    };
+    const stats = emptyStats();
 
     let plan: PolicyPlan;
     let observed: ObservedRbac;
@@ -337,8 +459,18 @@ export function createReconciler(deps: ReconcilerDeps) {
       plan = planRemoval(owner, observed);
     }
 
-    const { failures, conflicts, withheld } = await act(owner, plan, observed, stats);
-    plan = { ...plan, conflicts, withheld };
+    const outcome = await act(owner, plan, observed, stats);
+    const { failures, conflicts, withheld, terminating } = outcome;
+    const gone = new Set(outcome.removed.map(roleKey));
+    plan = {
+      ...plan,
+      conflicts,
+      withheld,
+      terminating,
+      unchanged: plan.unchanged.filter((r) => !gone.has(roleKey(r))),
+      // Writes skipped because a revocation failed are not in force.
+      ...(outcome.widened ? {} : { apply: [] as RbacObject[] }),
+    };
     stats.conflicts = conflicts.length;
     stats.collisions = plan.decisions.collisions.length;
     stats.denied = plan.decisions.denied.length;
@@ -353,7 +485,24 @@ export function createReconciler(deps: ReconcilerDeps) {
       ...(spec.ok ? {} : { invalidSpec: spec.message }),
     });
     if (!sameStatus(status, previous)) {
-      const updated = await client.patchStatus<PolicyObject>(IMPERSONATION_POLICIES, name, { status });
+      let updated: PolicyObject | undefined;
+      try {
+        // Guarded by the uid: it fails rather than land on a policy recreated under the same name.
+        updated = await client.replaceStatusIfUid<PolicyObject>(
+          IMPERSONATION_POLICIES,
+          name,
+          owner.uid,
+          status,
+        );
+      } catch (err) {
+        if (!isNotFound(err) && !isInvalid(err)) throw err;
+      }
+      if (updated?.metadata?.uid !== owner.uid) {
+        // The policy went (or was replaced) while we acted from a cache that had not seen it yet: what we
+        // just created would be live grants for no policy; remove them now, not when the GC gets to it.
+        await removeCreated(owner, outcome.created);
+        return {};
+      }
       recent.wrote(writeKey(KIND, undefined, name), updated);
       stats.statusWritten = true;
     }
@@ -361,9 +510,12 @@ export function createReconciler(deps: ReconcilerDeps) {
     deps.onReconciled?.(name, stats, status);
     log.debug({ impersonationPolicy: name, ...stats }, 'Reconciled ImpersonationPolicy');
 
-    if (failures.length > 0) throw new ReconcileError(name, failures);
+    if (failures.some((f) => f.refusal === undefined)) throw new ReconcileError(name, failures);
+    // A refusal heals when someone grants what is missing, which we cannot watch: look again, slowly.
+    if (failures.length > 0) return { requeueAfter: deps.refusalRecheckMs ?? 300_000 };
     // A foreign object at one of our names is not watched (our informers filter by label): look again later.
-    if (conflicts.length > 0) return { requeueAfter: deps.conflictRecheckMs ?? 30_000 };
+    if (conflicts.length > 0 || terminating.length > 0)
+      return { requeueAfter: deps.conflictRecheckMs ?? 30_000 };
     return {};
   };
 }
@@ -389,8 +541,60 @@ function refOfObserved(kind: RbacKind, obj: ReadonlyDeep<KubeObject>): ObjectRef
   return namespace ? { kind, name, namespace } : { kind, name };
 }
 
-function isOwnedByUid(obj: KubeObject, uid: string): boolean {
-  return (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
+function emptyStats(): ReconcileStats {
+  return {
+    applied: 0,
+    created: 0,
+    replaced: 0,
+    pruned: 0,
+    conflicts: 0,
+    collisions: 0,
+    denied: 0,
+    statusWritten: false,
+  };
+}
+
+interface ActOutcome {
+  failures: ActFailure[];
+  conflicts: PolicyPlan['conflicts'];
+  withheld: ObjectRef[];
+  terminating: TerminatingObject[];
+  /** Objects removed beyond the plan's prune list (bindings to a role found foreign). */
+  removed: ObjectRef[];
+  /** What this reconcile created, with uids: removed again if the policy turns out to be gone. */
+  created: (ObjectRef & { uid: string })[];
+  /** False when a revocation failed, so nothing was created or widened. */
+  widened: boolean;
+}
+
+/**
+ * What a permanent refusal is missing, in words an administrator can act on; undefined for errors
+ * worth retrying soon (outages, conflicts, throttling).
+ */
+export function refusalOf(err: unknown, ref: ObjectRef, obj?: RbacObject): string | undefined {
+  if (!(err instanceof KubeApiError)) return undefined;
+  const text = err.serverMessage ?? err.message;
+  if (err.code === 403) {
+    if (/not currently held|cannot bind|escalat/i.test(text)) {
+      if (obj !== undefined && 'roleRef' in obj && obj.roleRef.kind === 'ClusterRole') {
+        return (
+          `the operator's identity lacks bind on ClusterRole ${obj.roleRef.name} (or the permissions it grants); ` +
+          `add it to the chart's grants.bindableClusterRoles`
+        );
+      }
+      if (ref.kind === 'ClusterRole' || ref.kind === 'Role' || (obj !== undefined && 'roleRef' in obj)) {
+        return (
+          `the operator's identity does not hold the impersonation rights this ${ref.kind} grants; ` +
+          `add the targets to the chart's grants.impersonate`
+        );
+      }
+    }
+    return `the API server refused the operator's identity: ${text}`;
+  }
+  if ((err.code === 400 || err.code === 422) && /denied|forbidden/i.test(text)) {
+    return `refused by an admission policy: ${text}`;
+  }
+  return undefined;
 }
 
 function describe(err: unknown): string {

@@ -9,7 +9,11 @@ export const STALLED_REASONS = [
   'AnyUserNotEnabled',
   'Collision',
   'Denied',
+  // The API server refused a write for good (RBAC escalation check, admission): the operator lacks a grant.
+  'Refused',
   'NameConflict',
+  // A grant this generation removes is held by a foreign finalizer: still in force.
+  'DeletionBlocked',
 ] as const;
 export type StalledReason = (typeof STALLED_REASONS)[number];
 

@@ -47,7 +47,9 @@ export {
   groupBindingName,
   impersonatorName,
   isDnsSubdomain,
+  OWNER_UID_ANNOTATION,
   ownerReference,
+  policyAnnotations,
   policyLabelSelector,
   policyLabels,
 } from './names.js';
@@ -71,7 +73,7 @@ export {
   impersonationRules,
 } from './rbac.js';
 export type { PolicyIdentity } from './rbac.js';
-export { diffRbac, isOwnedBy, planPolicy, planRemoval, refOf } from './plan.js';
+export { diffRbac, intersectionOf, isOwnedBy, isStaleFor, planPolicy, planRemoval, refOf } from './plan.js';
 export type { PlanInput } from './plan.js';
 export { STALLED_REASONS, condition, policyConditions, toRfc3339 } from './conditions.js';
 export type { ConditionsInput, Problem, StalledReason } from './conditions.js';

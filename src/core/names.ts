@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import {
   API_VERSION,
   DNS_SUBDOMAIN,
+  GROUP,
   KIND,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
@@ -52,6 +53,23 @@ export function impersonatorName(policy: string): string {
 /** The binding of a role-derived group to a target ClusterRole (cluster-wide or in one namespace). */
 export function groupBindingName(policy: string, group: string, clusterRole: string): string {
   return canonicalName(NAME_PREFIX, [policy, 'group', group, clusterRole]);
+}
+
+/**
+ * The operator's ownership record on every object it creates: the uid of the policy it was created for.
+ * Why an annotation and not the ownerReference: the API server's RBAC escalation check exempts a
+ * change that touches only ownerReferences and finalizers, so anyone with `patch` (and, under the
+ * OwnerReferencesPermissionEnforcement plugin, `delete`) can strip an ownerReference; labels and
+ * annotations of a role or binding can be changed only by someone who may already grant what it
+ * grants. So an object is ours when it carries our policy label and this annotation with the policy's
+ * uid, whatever happened to its ownerReferences (a missing one is drift we repair), and an object at
+ * one of our names without it is never adopted. It also outlives the policy: objects whose policy uid
+ * no longer exists are orphans that any operator removes, also when the policy went while none ran.
+ */
+export const OWNER_UID_ANNOTATION = `${GROUP}/policy-uid`;
+
+export function policyAnnotations(policy: { uid: string }): Record<string, string> {
+  return { [OWNER_UID_ANNOTATION]: policy.uid };
 }
 
 export function policyLabels(policy: string): Record<string, string> {

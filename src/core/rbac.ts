@@ -1,7 +1,13 @@
 // Pure constructors of the desired RBAC objects: whole objects, labels and ownerReference included,
 // rules and subjects canonical (sorted, de-duplicated) so a repeated server-side apply changes nothing.
 
-import { groupBindingName, impersonatorName, ownerReference, policyLabels } from './names.js';
+import {
+  groupBindingName,
+  impersonatorName,
+  ownerReference,
+  policyAnnotations,
+  policyLabels,
+} from './names.js';
 import { RBAC_API_VERSION, RBAC_GROUP } from './types.js';
 import type {
   ClusterRole,
@@ -23,7 +29,12 @@ export interface PolicyIdentity {
 }
 
 function meta(policy: PolicyIdentity, name: string): GeneratedMeta {
-  return { name, labels: policyLabels(policy.name), ownerReferences: [ownerReference(policy)] };
+  return {
+    name,
+    labels: policyLabels(policy.name),
+    annotations: policyAnnotations(policy),
+    ownerReferences: [ownerReference(policy)],
+  };
 }
 
 const impersonate = (apiGroup: string, resource: string, resourceNames?: string[]): PolicyRule => ({

@@ -68,6 +68,15 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
       )}.`,
     });
   }
+  const refusals = (input.failures ?? []).filter((f) => f.refusal !== undefined);
+  if (refusals.length > 0) {
+    problems.push({
+      reason: 'Refused',
+      message:
+        `The API server refused ${refusals.length} of the operator's changes; they are retried periodically ` +
+        `and heal once the grant exists: ${listed(refusals.map((f) => `${f.operation} ${describe(f.ref)}: ${f.refusal!}`))}.`,
+    });
+  }
   if (plan.conflicts.length > 0) {
     const withheld =
       plan.withheld.length > 0
@@ -76,6 +85,15 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
     problems.push({
       reason: 'NameConflict',
       message: `${listed(plan.conflicts.map((c) => c.message))}.${withheld}`,
+    });
+  }
+  const terminating = plan.terminating ?? [];
+  if (terminating.length > 0) {
+    problems.push({
+      reason: 'DeletionBlocked',
+      message: `Still in force although no longer desired: deleting ${listed(
+        terminating.map((t) => `${describe(t)} (held by finalizer ${t.finalizers.join(', ')})`),
+      )} was accepted, but its finalizers keep it. Remove those finalizers.`,
     });
   }
   return problems;
@@ -109,22 +127,35 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
   const { plan, generation } = input;
   const failures = input.failures ?? [];
   const failed = new Set(failures.map((f) => refKey(f.ref)));
-  const inventory: InventoryEntry[] = [
+  // What exists and is ours: written (or left) as desired, plus what is still in force while it terminates.
+  const refs = new Map<string, ObjectRef>();
+  for (const ref of [
     ...plan.apply.map(refOf),
+    ...(plan.narrow ?? []).map(refOf),
     ...plan.replace.map(refOf),
     ...plan.unchanged,
-  ]
-    .filter((ref) => !failed.has(refKey(ref)))
+  ]) {
+    if (!failed.has(refKey(ref))) refs.set(refKey(ref), ref);
+  }
+  for (const t of plan.terminating ?? []) {
+    const ref: ObjectRef =
+      t.namespace === undefined
+        ? { kind: t.kind, name: t.name }
+        : { kind: t.kind, name: t.name, namespace: t.namespace };
+    refs.set(refKey(ref), ref);
+  }
+  const inventory: InventoryEntry[] = [...refs.values()]
     .sort(compareObjects)
     .map((ref) => (ref.namespace === undefined ? { kind: ref.kind, name: ref.name } : { ...ref }));
 
+  const transient = failures.filter((f) => f.refusal === undefined);
   const retrying: Problem | undefined =
-    failures.length === 0
+    transient.length === 0
       ? undefined
       : {
           reason: 'ApplyFailed',
-          message: `${failures.length} of the operator's changes failed and will be retried: ${listed(
-            failures.map((f) => `${f.operation} ${describe(f.ref)}: ${f.message}`),
+          message: `${transient.length} of the operator's changes failed and will be retried: ${listed(
+            transient.map((f) => `${f.operation} ${describe(f.ref)}: ${f.message}`),
           )}.`,
         };
 

@@ -23,6 +23,8 @@ export interface GeneratedMeta {
   name: string;
   namespace?: string;
   labels: Record<string, string>;
+  /** The ownership record (OWNER_UID_ANNOTATION); see names.ts. */
+  annotations?: Record<string, string>;
   ownerReferences: OwnerReference[];
 }
 
@@ -93,7 +95,11 @@ export interface ObservedObject {
     readonly uid?: string;
     readonly resourceVersion?: string;
     readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
     readonly ownerReferences?: readonly Readonly<Partial<OwnerReference>>[];
+    /** Set once a delete was accepted; the object stays (and stays in force) while finalizers remain. */
+    readonly deletionTimestamp?: string;
+    readonly finalizers?: readonly string[];
   };
   readonly rules?: readonly {
     readonly apiGroups?: readonly string[];
@@ -184,6 +190,18 @@ export interface PruneTarget extends ObjectRef {
   uid?: string;
 }
 
+/** Labels on one of our objects that the operator did not put there (an aggregation label, say). */
+export interface ForeignLabels extends ObjectRef {
+  uid?: string;
+  resourceVersion?: string;
+  labels: string[];
+}
+
+/** An object of ours whose deletion was accepted but is held by finalizers: still in force. */
+export interface TerminatingObject extends ObjectRef {
+  finalizers: string[];
+}
+
 /** What to do to make the cluster match the policy. */
 export interface PolicyPlan {
   decisions: PolicyDecisions;
@@ -201,6 +219,16 @@ export interface PolicyPlan {
   withheld: ObjectRef[];
   /** Desired and already in place: nothing to do. */
   unchanged: ObjectRef[];
+  /**
+   * Writes that only take access away, done before anything widens (revoke before grant): drifted
+   * objects whose desired content is a subset of what is there, and, for an update that both removes
+   * and adds, the intersection of old and new (the full object then follows in `apply`).
+   */
+  narrow?: RbacObject[];
+  /** Foreign labels to strip from our objects (server-side apply does not remove another manager's). */
+  foreignLabels?: ForeignLabels[];
+  /** Ours, no longer desired, deletion accepted but held by a foreign finalizer: still in force. */
+  terminating?: TerminatingObject[];
 }
 
 /** A failed action, reported back by the controller for status. */
@@ -208,4 +236,9 @@ export interface ActFailure {
   ref: ObjectRef;
   operation: 'apply' | 'replace' | 'prune';
   message: string;
+  /**
+   * Set when the API server refused for good (RBAC escalation check, admission): what is missing and
+   * how to fix it. Such a failure makes the policy Stalled; it is re-checked on a long period.
+   */
+  refusal?: string;
 }

@@ -350,17 +350,56 @@ export class KubeClient {
   }
 
   /**
+   * Replaces `.status` through the `/status` subresource only if the object still has `uid` (a JSON
+   * patch `test`): a policy deleted and recreated under the same name is never written to. A failed
+   * test is a 422 `KubeApiError`; a missing object a 404.
+   */
+  async replaceStatusIfUid<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    uid: string,
+    status: unknown,
+    opts: CallOptions & { namespace?: string | undefined } = {},
+  ): Promise<T> {
+    return this.json<T>({
+      verb: 'patch',
+      resource: `${ref.plural}/status`,
+      method: 'PATCH',
+      path: resourcePath(ref, opts.namespace, name, 'status'),
+      query: new URLSearchParams({ fieldManager: this.fieldManager }),
+      body: JSON.stringify([
+        { op: 'test', path: '/metadata/uid', value: uid },
+        { op: 'add', path: '/status', value: status },
+      ]),
+      contentType: 'application/json-patch+json',
+      signal: opts.signal,
+    });
+  }
+
+  /**
    * Deletes an object. Resolves `true` when the server accepted the delete and `false` when the object was
    * already gone; a failed uid/resourceVersion precondition is a 409 `KubeApiError`.
    */
   async remove(ref: ResourceRef, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    return (await this.removeObject(ref, name, opts)).outcome !== 'absent';
+  }
+
+  /**
+   * Deletes an object and says what happened: `deleted`, `absent` (already gone), or `terminating`
+   * (accepted, but finalizers keep the object, which the server then returns, for now).
+   */
+  async removeObject(
+    ref: ResourceRef,
+    name: string,
+    opts: DeleteOptions = {},
+  ): Promise<{ outcome: 'deleted' | 'absent' } | { outcome: 'terminating'; object: KubeObject }> {
     const body: Record<string, unknown> = { apiVersion: 'v1', kind: 'DeleteOptions' };
     if (opts.uid !== undefined || opts.resourceVersion !== undefined) {
       body.preconditions = { uid: opts.uid, resourceVersion: opts.resourceVersion };
     }
     if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
     try {
-      await this.json<unknown>({
+      const answer = await this.json<KubeObject | ApiStatus | undefined>({
         verb: 'delete',
         resource: ref.plural,
         method: 'DELETE',
@@ -369,9 +408,14 @@ export class KubeClient {
         contentType: 'application/json',
         signal: opts.signal,
       });
-      return true;
+      // A deleted object comes back as a Status; one kept by finalizers comes back as itself.
+      const object = answer as KubeObject | undefined;
+      if (object !== undefined && object.kind !== 'Status' && object.metadata?.deletionTimestamp) {
+        return { outcome: 'terminating', object };
+      }
+      return { outcome: 'deleted' };
     } catch (err) {
-      if (err instanceof KubeApiError && err.code === 404) return false;
+      if (err instanceof KubeApiError && err.code === 404) return { outcome: 'absent' };
       throw err;
     }
   }

@@ -338,9 +338,11 @@ export function createInformer<T extends KubeObject>(
     namespace?: string;
     labelSelector?: string;
     fieldSelector?: string;
+    /** TEST ONLY (see delayedWatch). */
+    watchDelayMs?: number;
   } = {},
 ): Informer<T> {
-  const { namespace, labelSelector, fieldSelector, name, ...rest } = opts;
+  const { namespace, labelSelector, fieldSelector, name, watchDelayMs, ...rest } = opts;
   const filter: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {};
   if (namespace) filter.namespace = namespace;
   if (labelSelector) filter.labelSelector = labelSelector;
@@ -348,6 +350,47 @@ export function createInformer<T extends KubeObject>(
   return new Informer<T>({
     ...rest,
     name: name ?? resource.plural,
-    source: resourceSource<T>(client, resource, filter),
+    source: delayedWatch(resourceSource<T>(client, resource, filter), watchDelayMs ?? 0),
   });
+}
+
+/**
+ * TEST ONLY: the same source, but every watch event reaches the informer `delayMs` after it arrived
+ * (order kept; the stream is read on as events wait). Reproduces a lagging watch against a real API
+ * server; with 0 the source is returned unchanged.
+ */
+export function delayedWatch<T>(source: ListWatchSource<T>, delayMs: number): ListWatchSource<T> {
+  if (delayMs <= 0) return source;
+  return {
+    list: (opts) => source.list(opts),
+    watch: (opts) => ({
+      async *[Symbol.asyncIterator]() {
+        const pending: { at: number; event?: WatchEvent<T>; error?: unknown; end?: true }[] = [];
+        let wake: (() => void) | undefined;
+        const push = (item: (typeof pending)[number]) => {
+          pending.push(item);
+          wake?.();
+        };
+        void (async () => {
+          try {
+            for await (const event of source.watch(opts)) push({ at: Date.now() + delayMs, event });
+            push({ at: Date.now() + delayMs, end: true });
+          } catch (error) {
+            push({ at: Date.now() + delayMs, error });
+          }
+        })();
+        for (;;) {
+          if (pending.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          const next = pending.shift()!;
+          const wait = next.at - Date.now();
+          if (wait > 0) await sleep(wait, opts.signal).catch(() => undefined);
+          if (opts.signal.aborted) return;
+          if (next.error !== undefined) throw next.error;
+          if (next.end) return;
+          yield next.event!;
+        }
+      },
+    }),
+  };
 }

@@ -17,6 +17,7 @@ export interface ObjectMeta {
   resourceVersion?: string;
   generation?: number;
   deletionTimestamp?: string;
+  finalizers?: string[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   ownerReferences?: OwnerReference[];

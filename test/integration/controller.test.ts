@@ -37,6 +37,8 @@ const users = {
   alice: `alice-${s}@example.com`,
   bob: `bob-${s}@example.com`,
   carol: `carol-${s}@example.com`,
+  // The NameConflict case's own target: its leftovers must never touch the change case's carol.
+  dave: `dave-${s}@example.com`,
 };
 const agent = { namespace: 'kube-system', name: `cicd-agent-${s}` };
 const podReader = `ctl-pod-reader-${s}`;
@@ -383,7 +385,7 @@ describe('operator (integration)', () => {
     await applyPolicy(
       policy(names.conflict, {
         impersonators: [{ kind: 'User', name: proxyUser }],
-        targets: { users: [users.carol] },
+        targets: { users: [users.dave] },
       }),
     );
     const p = await waitForPolicy(
@@ -399,7 +401,7 @@ describe('operator (integration)', () => {
     // Nothing may bind the impersonators to someone else's role.
     const bindings = (await generatedObjects(names.conflict)).filter((o) => o.roleRef?.name === name);
     expect(bindings).toEqual([]);
-    const res = await requestAs(proxy, 'GET', '/api/v1/namespaces', { impersonate: { user: users.carol } });
+    const res = await requestAs(proxy, 'GET', '/api/v1/namespaces', { impersonate: { user: users.dave } });
     expect(res.status).toBe(403);
     // Delete the policy first: its periodic re-check must not claim the name once it is free.
     await deletePolicy(names.conflict);
@@ -461,7 +463,8 @@ describe('operator (integration)', () => {
         const r = await requestAs(proxy, 'GET', '/api/v1/namespaces/default/configmaps', asCarolA);
         return r.status === 403 ? r : undefined;
       },
-      10_000,
+      // Revocation takes well under a second (README "Revocation"); the deadline holds on a busy machine.
+      30_000,
     );
     expect(message(refused.body)).toContain('cannot impersonate resource "users"');
   });

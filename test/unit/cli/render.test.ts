@@ -37,7 +37,7 @@ async function coreObjects(file: string, uid: string): Promise<unknown[]> {
 function withoutOwners(objects: unknown[]): unknown[] {
   return objects.map((o) => {
     const obj = o as { metadata: Record<string, unknown> };
-    const { ownerReferences: _drop, ...metadata } = obj.metadata;
+    const { ownerReferences: _drop, annotations: _record, ...metadata } = obj.metadata;
     return { ...obj, metadata };
   });
 }

@@ -43,6 +43,9 @@ describe('parseConfig', () => {
       logLevel: 'info',
       local: false,
       shutdownTimeoutMs: 30_000,
+      refusalRecheckMs: 300_000,
+      testOnlyRbacWatchDelayMs: 0,
+      testOnlyPolicyWatchDelayMs: 0,
     });
   });
 

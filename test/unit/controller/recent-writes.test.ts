@@ -71,3 +71,20 @@ describe('RecentWrites', () => {
     expect(recent.size).toBe(0);
   });
 });
+
+describe('RecentWrites per policy', () => {
+  it('lists what was written for a policy until the cache catches up or it is deleted', () => {
+    let now = 0;
+    const recent = new RecentWrites(1000, () => now);
+    recent.wrote('ClusterRoleBinding//a', obj('7'), 'p');
+    recent.wrote('ClusterRoleBinding//b', obj('8'), 'p');
+    recent.wrote('ClusterRoleBinding//c', obj('9'), 'q');
+    expect(recent.writtenFor('p').sort()).toEqual(['ClusterRoleBinding//a', 'ClusterRoleBinding//b']);
+    recent.deleted('ClusterRoleBinding//b', obj('8'), 'p');
+    expect(recent.writtenFor('p')).toEqual(['ClusterRoleBinding//a']);
+    recent.observe('ClusterRoleBinding//a', obj('7')); // the cache caught up: the cache lists it now
+    expect(recent.writtenFor('p')).toEqual([]);
+    now += 2000;
+    expect(recent.writtenFor('q')).toEqual([]);
+  });
+});

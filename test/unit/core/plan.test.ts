@@ -28,6 +28,7 @@ const labels = {
   'app.kubernetes.io/managed-by': 'impersonation-operator',
   'impersonation-operator.io/policy': 'p',
 };
+const record = { 'impersonation-operator.io/policy-uid': 'uid-p' };
 const ours = {
   apiVersion: 'impersonation-operator.io/v1alpha1',
   kind: 'ImpersonationPolicy',
@@ -56,6 +57,7 @@ function summary(p: PolicyPlan) {
     `${r.kind} ${r.namespace === undefined ? '' : `${r.namespace}/`}${r.name}`;
   return {
     apply: p.apply.map((o) => ref(refOf(o))),
+    narrow: (p.narrow ?? []).map((o) => ref(refOf(o))),
     replace: p.replace.map((o) => ref(refOf(o))),
     prune: p.prune.map(ref),
     conflicts: p.conflicts.map((c) => ref(c.ref)),
@@ -106,7 +108,27 @@ describe('planPolicy', () => {
         ...o,
         subjects: [...(o.subjects ?? []), { kind: 'User', name: 'mallory' }],
       })),
-      expected: { apply: [`ClusterRoleBinding ${SRE_VIEW}`], unchanged: 4 },
+      // Removing a subject only takes access away: a narrowing write, done before anything widens.
+      expected: { apply: [], narrow: [`ClusterRoleBinding ${SRE_VIEW}`], unchanged: 4 },
+    },
+    {
+      name: 'a binding that lost a subject is a widening write',
+      given: editKind('clusterRoleBindings', IMP, (o) => ({ ...o, subjects: [] })),
+      expected: { apply: [`ClusterRoleBinding ${IMP}`], narrow: [], unchanged: 4 },
+    },
+    {
+      name: 'repairs a missing ownerReference (metadata only, nothing widens)',
+      given: editKind('clusterRoleBindings', SRE_VIEW, (o) => ({
+        ...o,
+        metadata: { ...o.metadata, ownerReferences: [] },
+      })),
+      expected: {
+        apply: [],
+        narrow: [`ClusterRoleBinding ${SRE_VIEW}`],
+        prune: [],
+        conflicts: [],
+        unchanged: 4,
+      },
     },
     {
       name: 're-applies an owned object that lost a label value',
@@ -114,7 +136,7 @@ describe('planPolicy', () => {
         ...o,
         metadata: { ...o.metadata, labels: { ...labels, 'app.kubernetes.io/managed-by': 'someone' } },
       })),
-      expected: { apply: [`ClusterRole ${IMP}`], unchanged: 4 },
+      expected: { apply: [], narrow: [`ClusterRole ${IMP}`], unchanged: 4 },
     },
     {
       name: 'treats order differences and server defaults as no change',
@@ -140,19 +162,42 @@ describe('planPolicy', () => {
     {
       name: 'prunes an owned object that is no longer desired',
       given: add('roleBindings', {
-        metadata: { name: 'old', namespace: 'gone', uid: 'u-old', labels, ownerReferences: [ours] },
+        metadata: {
+          name: 'old',
+          namespace: 'gone',
+          uid: 'u-old',
+          labels,
+          annotations: record,
+          ownerReferences: [ours],
+        },
       }),
       expected: { prune: ['RoleBinding gone/old'], unchanged: 5 },
     },
     {
-      name: 'never prunes an object with our label but no ownerReference to us',
+      name: 'prunes an object of ours whose ownerReference was removed',
+      given: add('clusterRoleBindings', { metadata: { name: 'stripped', labels, annotations: record } }),
+      expected: { prune: ['ClusterRoleBinding stripped'], unchanged: 5 },
+    },
+    {
+      name: 'prunes the orphan of an earlier policy of the same name (its record names another uid)',
+      given: add('clusterRoleBindings', {
+        metadata: {
+          name: 'old',
+          labels,
+          annotations: { 'impersonation-operator.io/policy-uid': 'uid-earlier' },
+        },
+      }),
+      expected: { prune: ['ClusterRoleBinding old'], unchanged: 5 },
+    },
+    {
+      name: 'never prunes an object with our label but without our ownership record',
       given: add('clusterRoleBindings', { metadata: { name: 'hand-made', labels } }),
       expected: { prune: [], unchanged: 5 },
     },
     {
-      name: 'never prunes an object owned by an earlier policy of the same name',
+      name: 'never prunes (or adopts) an object by its ownerReference alone',
       given: add('clusterRoleBindings', {
-        metadata: { name: 'old', labels, ownerReferences: [{ ...ours, uid: 'uid-earlier' }] },
+        metadata: { name: 'old', labels, ownerReferences: [ours] },
       }),
       expected: { prune: [], unchanged: 5 },
     },
@@ -212,7 +257,7 @@ describe('planPolicy', () => {
   it('carries the uid of pruned objects for a delete precondition', () => {
     const p = plan(
       add('roleBindings', {
-        metadata: { name: 'old', namespace: 'gone', uid: 'u-old', labels, ownerReferences: [ours] },
+        metadata: { name: 'old', namespace: 'gone', uid: 'u-old', labels, annotations: record },
       })(inPlace),
     );
     expect(p.prune).toEqual([{ kind: 'RoleBinding', name: 'old', namespace: 'gone', uid: 'u-old' }]);
@@ -232,7 +277,9 @@ describe('planPolicy', () => {
       }))(inPlace),
     );
     expect(earlier.conflicts[0]?.message).toBe(
-      `Role ${IMP} in namespace ci belongs to an earlier ImpersonationPolicy named p (another uid); it is left alone until the garbage collector removes it`,
+      `Role ${IMP} in namespace ci carries this policy's label but not the operator's ownership record ` +
+        `(annotation impersonation-operator.io/policy-uid: uid-p), so the operator did not create it for this policy; ` +
+        'it is left alone and nothing is bound to it: delete it to let the operator create its own',
     );
   });
 
@@ -244,6 +291,7 @@ describe('planPolicy', () => {
     });
     expect(summary(plan(inPlace, changed))).toEqual({
       apply: [`ClusterRoleBinding ${groupBindingName('p', 'sre-on-call', 'edit')}`],
+      narrow: [],
       replace: [],
       prune: [`ClusterRoleBinding ${SRE_VIEW}`, `Role ci/${IMP}`, `RoleBinding ci/${IMP}`],
       conflicts: [],
@@ -253,7 +301,83 @@ describe('planPolicy', () => {
   });
 });
 
+describe('revocation first and foreign additions', () => {
+  it('strips foreign labels (an aggregation label above all) with a resourceVersion precondition', () => {
+    const p = plan(
+      editKind('clusterRoles', IMP, (o) => ({
+        ...o,
+        metadata: {
+          ...o.metadata,
+          labels: { ...labels, 'rbac.authorization.k8s.io/aggregate-to-view': 'true' },
+        },
+      }))(inPlace),
+    );
+    expect(p.foreignLabels).toEqual([
+      {
+        kind: 'ClusterRole',
+        name: IMP,
+        uid: 'obj-0',
+        resourceVersion: '1',
+        labels: ['rbac.authorization.k8s.io/aggregate-to-view'],
+      },
+    ]);
+    expect(summary(p)).toMatchObject({ apply: [], narrow: [`ClusterRole ${IMP}`], unchanged: 4 });
+  });
+
+  it('splits an update that removes and adds into the intersection first, then the whole', () => {
+    const changed = policy('p', {
+      impersonators: [...proxy],
+      targets: { users: ['bob@example.com'], serviceAccounts: [{ namespace: 'ci', name: 'deployer' }] },
+      roles: [{ name: 'SRE On Call', clusterRoles: ['view'] }],
+    });
+    const p = plan(inPlace, changed);
+    const narrowRole = (p.narrow ?? []).find((o) => o.kind === 'ClusterRole');
+    expect(narrowRole && 'rules' in narrowRole ? narrowRole.rules : undefined).toEqual([
+      { apiGroups: [''], resources: ['groups'], verbs: ['impersonate'], resourceNames: ['sre-on-call'] },
+    ]);
+    expect(p.apply.map((o) => o.kind)).toEqual(['ClusterRole']);
+  });
+
+  it('a binding whose subjects change both ways gets the intersection first', () => {
+    const changed = policy('p', {
+      impersonators: [{ kind: 'User', name: 'proxy-2' }],
+      targets: { users: ['alice@example.com'], serviceAccounts: [{ namespace: 'ci', name: 'deployer' }] },
+      roles: [{ name: 'SRE On Call', clusterRoles: ['view'] }],
+    });
+    const p = plan(inPlace, changed);
+    const crb = (p.narrow ?? []).find((o) => o.kind === 'ClusterRoleBinding');
+    expect(crb && 'subjects' in crb ? crb.subjects : undefined).toEqual([]);
+    expect(p.apply.map((o) => `${o.kind}`).sort()).toEqual(['ClusterRoleBinding', 'RoleBinding']);
+  });
+
+  it('reports an object whose deletion a foreign finalizer holds as still in force, not as pruned', () => {
+    const p = plan(
+      add('clusterRoleBindings', {
+        metadata: {
+          name: 'held',
+          uid: 'u-held',
+          labels,
+          annotations: record,
+          deletionTimestamp: '2024-01-01T00:00:00Z',
+          finalizers: ['example.com/hold'],
+        },
+      })(inPlace),
+    );
+    expect(p.prune).toEqual([]);
+    expect(p.terminating).toEqual([
+      { kind: 'ClusterRoleBinding', name: 'held', finalizers: ['example.com/hold'] },
+    ]);
+  });
+});
+
 describe('planRemoval', () => {
+  it('with no policy of the name left, removes every object the record says was created for the name', () => {
+    const orphans = planRemoval({ name: 'p', uid: '' }, inPlace);
+    expect(orphans.prune).toHaveLength(5);
+    const other = planRemoval({ name: 'q', uid: '' }, inPlace);
+    expect(other.prune).toEqual([]);
+  });
+
   it('prunes everything the policy owns and nothing else', () => {
     const foreign = add('clusterRoles', { metadata: { name: 'someone-elses', labels: { team: 'x' } } })(
       inPlace,
@@ -268,9 +392,19 @@ describe('planRemoval', () => {
 describe('isOwnedBy', () => {
   it.each([
     {
-      name: 'label and ownerReference',
-      given: { metadata: { labels, ownerReferences: [ours] } },
+      name: 'label and ownership record',
+      given: { metadata: { labels, annotations: record, ownerReferences: [ours] } },
       expected: true,
+    },
+    {
+      name: 'label and record, ownerReference stripped',
+      given: { metadata: { labels, annotations: record } },
+      expected: true,
+    },
+    {
+      name: 'label and ownerReference, no record',
+      given: { metadata: { labels, ownerReferences: [ours] } },
+      expected: false,
     },
     { name: 'label only', given: { metadata: { labels } }, expected: false },
     { name: 'ownerReference only', given: { metadata: { ownerReferences: [ours] } }, expected: false },
@@ -283,7 +417,7 @@ describe('isOwnedBy', () => {
     },
     {
       name: 'an earlier uid',
-      given: { metadata: { labels, ownerReferences: [{ ...ours, uid: 'old' }] } },
+      given: { metadata: { labels, annotations: { 'impersonation-operator.io/policy-uid': 'old' } } },
       expected: false,
     },
     { name: 'no metadata', given: {}, expected: false },

@@ -21,6 +21,7 @@ const metadata = (name: string, namespace?: string) => ({
     'app.kubernetes.io/managed-by': 'impersonation-operator',
     'impersonation-operator.io/policy': 'p',
   },
+  annotations: { 'impersonation-operator.io/policy-uid': 'uid-p' },
   ownerReferences: [
     {
       apiVersion: 'impersonation-operator.io/v1alpha1',

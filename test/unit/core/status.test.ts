@@ -231,3 +231,46 @@ describe('policyStatus', () => {
     ).toBe(true);
   });
 });
+
+describe('policyStatus never claims what is not in force', () => {
+  const plan = planFor({ impersonators: [...proxy], targets: { users: ['alice@example.com'] } });
+  const role = { kind: 'ClusterRole' as const, name: impersonatorName('p') };
+
+  it('a permanent refusal is Stalled=Refused with what is missing, not a retry loop', () => {
+    const failures: ActFailure[] = [
+      {
+        ref: role,
+        operation: 'apply',
+        message: '403 Forbidden',
+        refusal:
+          "the operator's identity lacks bind on ClusterRole x; add it to the chart's grants.bindableClusterRoles",
+      },
+    ];
+    const status = policyStatus({ generation: 1, now, plan, failures });
+    expect(conditionOf(status, 'Stalled')).toMatchObject({ status: 'True', reason: 'Refused' });
+    expect(conditionOf(status, 'Stalled')?.message).toContain('grants.bindableClusterRoles');
+    expect(conditionOf(status, 'Reconciling')?.status).toBe('False');
+    expect(conditionOf(status, 'Ready')?.status).toBe('False');
+    expect(status.inventory).not.toContainEqual(role);
+  });
+
+  it('a transient failure beside a refusal keeps the policy Reconciling (kstatus: never both)', () => {
+    const failures: ActFailure[] = [
+      { ref: role, operation: 'apply', message: '403', refusal: 'missing' },
+      { ref: { kind: 'ClusterRoleBinding', name: 'b' }, operation: 'apply', message: '500' },
+    ];
+    const status = policyStatus({ generation: 1, now, plan, failures });
+    expect(conditionOf(status, 'Reconciling')).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+    expect(conditionOf(status, 'Stalled')?.status).toBe('False');
+  });
+
+  it('an object whose deletion a finalizer holds is in the inventory and keeps Ready=False', () => {
+    const held = { kind: 'ClusterRoleBinding' as const, name: 'held', finalizers: ['example.com/hold'] };
+    const status = policyStatus({ generation: 2, now, plan: { ...plan, terminating: [held] } });
+    expect(conditionOf(status, 'Stalled')).toMatchObject({ status: 'True', reason: 'DeletionBlocked' });
+    expect(conditionOf(status, 'Stalled')?.message).toContain('example.com/hold');
+    expect(conditionOf(status, 'Ready')?.status).toBe('False');
+    expect(status.inventory).toContainEqual({ kind: 'ClusterRoleBinding', name: 'held' });
+    expect(ImpersonationPolicyStatusSchema.safeParse(status).success).toBe(true);
+  });
+});
