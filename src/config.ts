@@ -42,6 +42,16 @@ export interface Config {
   local: boolean;
   /** How long shutdown waits for in-flight reconciles. */
   shutdownTimeoutMs: number;
+  /** No confused deputy: provision a policy only if its stamped author could grant it themselves. */
+  authorCheck: AuthorCheckConfig;
+}
+
+export interface AuthorCheckConfig {
+  enabled: boolean;
+  /** Authors (exact usernames) whose policies are provisioned without the check. */
+  exemptUsers: readonly string[];
+  /** How long a SubjectAccessReview answer is reused for the same author and attribute. */
+  cacheTtlMs: number;
 }
 
 export type ParseResult = { kind: 'config'; config: Config } | { kind: 'help'; text: string };
@@ -305,6 +315,36 @@ const SETTINGS: readonly Setting[] = [
     help: 'How long shutdown waits for in-flight reconciles.',
     schema: durationSchema({ allowZero: true }),
   },
+  {
+    key: 'authorCheck',
+    flag: 'author-check',
+    env: 'IMPOP_AUTHOR_CHECK',
+    boolean: true,
+    default: 'true',
+    form: 'true or false',
+    help:
+      "Provision a policy only if its author (the userInfo stamped by the chart's MutatingAdmissionPolicy) " +
+      'may impersonate every target and bind every target ClusterRole; an unstamped policy gets nothing.',
+    schema: booleanSchema,
+  },
+  {
+    key: 'authorCheckExemptUsers',
+    flag: 'author-check-exempt-users',
+    env: 'IMPOP_AUTHOR_CHECK_EXEMPT_USERS',
+    default: '',
+    form: 'a comma-separated list of usernames (may be empty)',
+    help: 'Authors whose policies skip the author check (e.g. a GitOps controller that is itself reviewed).',
+    schema: listSchema,
+  },
+  {
+    key: 'authorCheckCacheTtlMs',
+    flag: 'author-check-cache-ttl',
+    env: 'IMPOP_AUTHOR_CHECK_CACHE_TTL',
+    default: '5m',
+    form: 'a duration such as 30s or 5m, or 0 for no cache',
+    help: 'How long one SubjectAccessReview answer is reused for the same author and attribute.',
+    schema: durationSchema({ allowZero: true }),
+  },
 ];
 
 export function helpText(): string {
@@ -422,6 +462,11 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     logLevel: values.logLevel as LogLevel,
     local: values.local as boolean,
     shutdownTimeoutMs: values.shutdownTimeoutMs as number,
+    authorCheck: Object.freeze({
+      enabled: values.authorCheck as boolean,
+      exemptUsers: Object.freeze([...new Set(values.authorCheckExemptUsers as string[])]),
+      cacheTtlMs: values.authorCheckCacheTtlMs as number,
+    }),
   };
   return { kind: 'config', config: Object.freeze(config) };
 }

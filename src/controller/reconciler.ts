@@ -34,6 +34,7 @@ import type { ReadonlyStore } from '../kube/store.js';
 import type { KubeObject, ReadonlyDeep } from '../kube/types.js';
 import type { Logger } from '../logger.js';
 import type { ReconcileResult } from './controller.js';
+import type { AuthorCheck } from './author-check.js';
 import type { PolicyIndex, PolicyObject } from './policy-index.js';
 import type { RecentWrites } from './recent-writes.js';
 import { IMPERSONATION_POLICIES } from './resources.js';
@@ -71,6 +72,8 @@ export interface ReconcilerDeps {
   now: () => Date;
   /** Called after each reconcile of an existing policy (metrics). */
   onReconciled?: (name: string, stats: ReconcileStats, status: ImpersonationPolicyStatus) => void;
+  /** No confused deputy: judges the policy's author before anything is planned (see author-check.ts). */
+  authorCheck?: Pick<AuthorCheck, 'judge' | 'forget'> | undefined;
   /** How often a policy with a NameConflict re-checks whether the foreign object went away. */
   conflictRecheckMs?: number;
 }
@@ -304,7 +307,10 @@ export function createReconciler(deps: ReconcilerDeps) {
     // We never create policies: absent from the cache means deleted, whatever we wrote to its status.
     const cached = policies.get(name);
     const policy = cached && recent.observe(writeKey(KIND, undefined, name), cached);
-    if (!policy || !policy.metadata?.uid) return {}; // deleted: the garbage collector removes its children
+    if (!policy || !policy.metadata?.uid) {
+      deps.authorCheck?.forget(name);
+      return {}; // deleted: the garbage collector removes its children
+    }
     if (policy.metadata.deletionTimestamp) return {}; // being deleted: owned objects go with it
     const owner = { name, uid: policy.metadata.uid };
     const spec = index.parse(policy);
@@ -321,14 +327,15 @@ export function createReconciler(deps: ReconcilerDeps) {
 
     let plan: PolicyPlan;
     let observed: ObservedRbac;
-    if (spec.ok) {
+    const authorRefused = spec.ok ? await deps.authorCheck?.judge(policy, spec.value) : undefined;
+    if (spec.ok && !authorRefused) {
       const peers = index.peersOf(name, derivedGroups(spec.value));
       const decisions = decidePolicy({ metadata: owner, spec: spec.value }, peers, config);
       const desired = desiredRbac(owner, decisions.grants);
       observed = gather(name, desired);
       plan = { decisions, desired, ...diffRbac(owner, desired, observed) };
     } else {
-      // An unparseable spec provisions nothing (fail closed); the API server's schema makes this rare.
+      // An unparseable spec, or one its author may not grant, provisions nothing (fail closed).
       observed = gather(name, []);
       plan = planRemoval(owner, observed);
     }
@@ -347,6 +354,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       plan,
       failures,
       ...(spec.ok ? {} : { invalidSpec: spec.message }),
+      ...(authorRefused ? { authorRefused } : {}),
     });
     if (!sameStatus(status, previous)) {
       const updated = await client.patchStatus<PolicyObject>(IMPERSONATION_POLICIES, name, { status });

@@ -4,7 +4,14 @@
 import type { Condition, ConditionType } from '../api/index.js';
 
 /** Why a policy cannot (fully) be provisioned until someone changes something. Order = priority. */
-export const STALLED_REASONS = ['InvalidSpec', 'Collision', 'Denied', 'NameConflict'] as const;
+export const STALLED_REASONS = [
+  'InvalidSpec',
+  'AuthorCheckFailed',
+  'AuthorNotPermitted',
+  'Collision',
+  'Denied',
+  'NameConflict',
+] as const;
 export type StalledReason = (typeof STALLED_REASONS)[number];
 
 export interface Problem<R extends string = string> {
