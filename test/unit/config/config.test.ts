@@ -40,7 +40,15 @@ describe('parseConfig', () => {
       logLevel: 'info',
       local: false,
       shutdownTimeoutMs: 30_000,
+      authorCheck: { enabled: true, exemptUsers: [], cacheTtlMs: 300_000 },
     });
+  });
+
+  it('reads the author check settings', () => {
+    expect(
+      config(['--no-author-check', '--author-check-exempt-users=a, b,a', '--author-check-cache-ttl=0'])
+        .authorCheck,
+    ).toEqual({ enabled: false, exemptUsers: ['a', 'b'], cacheTtlMs: 0 });
   });
 
   it.each([
