@@ -506,7 +506,11 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         async () => (await getPolicy(fg)) === undefined,
         LONG,
       );
-      expect(await generatedObjects(fg)).toEqual([]);
+      await eventually(
+        'its children to be gone',
+        async () => (await generatedObjects(fg)).length === 0,
+        LONG,
+      );
 
       const bg = `${policyName('lim-user')}-ok`;
       expect((await generatedObjects(bg)).length).toBeGreaterThan(0);
