@@ -18,6 +18,7 @@ import { AUTHOR_ANNOTATION, type ImpersonationPolicySpec } from '../api/index.js
 import { derivedGroups, type Problem } from '../core/index.js';
 import { reviewAccess, type ResourceAttributes, type ReviewedUser } from '../kube/access-review.js';
 import type { KubeClient } from '../kube/client.js';
+import { KubeApiError } from '../kube/errors.js';
 import type { ReadonlyDeep } from '../kube/types.js';
 import type { PolicyObject } from './policy-index.js';
 
@@ -188,7 +189,20 @@ export class AuthorCheck {
     const key = `${policy.metadata?.uid ?? ''}/${policy.metadata?.generation ?? 0}/${stamp ?? ''}`;
     const known = this.verdicts.get(name);
     if (known?.key === key) return known.problem;
-    const problem = await this.decide(stamp, spec);
+    let problem: AuthorProblem | undefined;
+    try {
+      problem = await this.decide(stamp, spec);
+    } catch (err) {
+      // The operator itself may not ask (chart RBAC older than the check): say so, and ask again on the
+      // next reconcile (resync) instead of remembering it. Other errors go back to the queue.
+      if (!(err instanceof KubeApiError) || err.code !== 403) throw err;
+      return {
+        reason: 'AuthorCheckFailed',
+        message:
+          'Nothing is provisioned: the operator may not create SubjectAccessReviews to check the ' +
+          `policy's author (${err.message}); grant it create on subjectaccessreviews.authorization.k8s.io.`,
+      };
+    }
     this.verdicts.set(name, { key, problem });
     return problem;
   }

@@ -173,6 +173,26 @@ describe('AuthorCheck', () => {
     expect(fake.calls).toHaveLength(0);
   });
 
+  it('fails closed when the operator may not ask, and asks again next time', async () => {
+    const { KubeApiError } = await import('../../../src/kube/errors.js');
+    let calls = 0;
+    const client = {
+      request: async <T>(): Promise<T> => {
+        calls++;
+        throw new KubeApiError({
+          code: 403,
+          verb: 'create',
+          path: '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+        });
+      },
+    };
+    const check = new AuthorCheck({ client, concurrency: 1 });
+    const p = policy({ 'impersonation-operator.io/author': stamp });
+    expect((await check.judge(p, s))?.message).toContain('may not create SubjectAccessReviews');
+    expect((await check.judge(p, s))?.reason).toBe('AuthorCheckFailed');
+    expect(calls).toBe(2);
+  });
+
   it('skips exempt authors', async () => {
     const fake = counting(() => false);
     const check = new AuthorCheck({ client: fake.client, exemptUsers: ['alice'] });
