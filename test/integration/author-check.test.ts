@@ -177,6 +177,18 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
     };
     const valuesFile = join(clusterInfo().workDir, `ac-values-${s}.json`);
     await writeFile(valuesFile, JSON.stringify(values));
+    // A policy written before the chart (no MutatingAdmissionPolicy yet, e.g. a previous release's
+    // is still being removed): wait until nothing stamps, then write it.
+    await eventually(
+      'no author stamp on a dry run before the install',
+      async () => {
+        const r = await adminRequest('POST', `${POLICIES}?dryRun=All`, body(policyName('probe'), {}));
+        return r.status === 201 && stampOf(r.json() as PolicyObject).username === undefined;
+      },
+      60_000,
+    );
+    const unstamped = await applyAs(admin, policyName('unstamped'), { targets: { users: [okUser] } });
+    expect(stampOf(unstamped).username).toBeUndefined();
     await helmOk(['install', release, chartDir, '-n', ns, '--kubeconfig', admin, '--values', valuesFile]);
 
     // Run the operator as the chart's ServiceAccount with the flags of the chart's Deployment.
@@ -314,6 +326,25 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
     await kubectl(['delete', 'clusterrolebinding', `ac-flux-${s}`, '--ignore-not-found']);
     await kubectl(['delete', 'namespace', ns, saNs, argoNs, tenantNs, '--wait=false']);
   }, LONG);
+
+  it(
+    'provisions nothing for a policy without an author stamp, until its next spec change stamps it',
+    async () => {
+      const name = policyName('unstamped');
+      const p = await waitForPolicy(name, stalled, 'Stalled', LONG);
+      expect(condition(p, 'Stalled')?.reason).toBe('AuthorCheckFailed');
+      expect(condition(p, 'Stalled')?.message).toContain('no author stamp');
+      expect(await generatedObjects(name)).toEqual([]);
+      expect(await proxyMay({ user: okUser })).toBe(false);
+      const changed = await applyAs(clusterInfo().adminKubeconfig, name, {
+        targets: { users: [okUser], groups: [roleGroups[0]!] },
+      });
+      expect(stampOf(changed).username).toBe('impop-admin');
+      await waitForPolicy(name, isReady, 'Ready', LONG);
+      await deletePolicy(name);
+    },
+    LONG,
+  );
 
   it(
     'provisions a cluster-admin author’s policy with 200 users, 50 role groups and 20 ClusterRoles',
