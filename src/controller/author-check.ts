@@ -219,7 +219,8 @@ export class AuthorCheck {
           `Nothing is provisioned: the policy has ${stamp === undefined ? 'no' : 'an unreadable'} author ` +
           `stamp (annotation ${AUTHOR_ANNOTATION}), so the operator cannot check that its author may grant ` +
           'it. The stamp is written at admission by the chart’s MutatingAdmissionPolicy; make sure it is ' +
-          'installed, then change the spec (or re-create the policy).',
+          'installed, then write the policy again as an author who may grant it (any change stamps a ' +
+          'policy that has none, e.g. kubectl annotate).',
       };
     }
     if (this.exempt.has(author.username)) return undefined;

@@ -328,7 +328,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
   }, LONG);
 
   it(
-    'provisions nothing for a policy without an author stamp, until its next spec change stamps it',
+    'provisions nothing for a policy without an author stamp, until its next write stamps it (the upgrade path)',
     async () => {
       const name = policyName('unstamped');
       const p = await waitForPolicy(name, stalled, 'Stalled', LONG);
@@ -336,10 +336,9 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
       expect(condition(p, 'Stalled')?.message).toContain('no author stamp');
       expect(await generatedObjects(name)).toEqual([]);
       expect(await proxyMay({ user: okUser })).toBe(false);
-      const changed = await applyAs(clusterInfo().adminKubeconfig, name, {
-        targets: { users: [okUser], groups: [roleGroups[0]!] },
-      });
-      expect(stampOf(changed).username).toBe('impop-admin');
+      // The upgrade path (chart README): a metadata-only write stamps a policy that has no stamp yet.
+      await kubectlOk(['annotate', 'imppol', name, 'example.com/restamped=yes']);
+      expect(stampOf(await getPolicy(name)).username).toBe('impop-admin');
       await waitForPolicy(name, isReady, 'Ready', LONG);
       await deletePolicy(name);
     },
