@@ -1,7 +1,11 @@
 // `npm start`: runs the operator against the current kubeconfig; with no cluster configured (or with
 // --local) it first starts the local control plane, installs the CRD and the example policies, and
 // prints what to try. Ctrl-C stops everything it started.
-import { join } from 'node:path';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { loadAll } from 'js-yaml';
+import { AUTHOR_ANNOTATION } from '../src/api/index.js';
 import { spawnSync } from 'node:child_process';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -9,6 +13,38 @@ import { KubeClient } from '../src/kube/client.js';
 import { credentialSource } from '../src/kube/credentials.js';
 import { runOperator } from '../src/operator.js';
 import { ControlPlane, repoRoot } from '../test/harness/controlplane.js';
+
+/**
+ * The author check needs the chart's MutatingAdmissionPolicy that stamps each policy's author: take it
+ * from manifests/install.yaml (the chart rendered with defaults) and wait until it stamps a dry run.
+ */
+async function installAuthorStamp(kubectl: (...a: string[]) => string): Promise<void> {
+  const docs = loadAll(await readFile(join(repoRoot, 'manifests', 'install.yaml'), 'utf8')) as {
+    kind?: string;
+  }[];
+  const stamp = docs.filter(
+    (d) => d?.kind === 'MutatingAdmissionPolicy' || d?.kind === 'MutatingAdmissionPolicyBinding',
+  );
+  const file = join(await mkdtemp(join(tmpdir(), 'impop-start-')), 'author-stamp.json');
+  await writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: stamp }));
+  kubectl('apply', '--server-side', '-f', file);
+  const probe = join(dirname(file), 'probe.json');
+  await writeFile(
+    probe,
+    JSON.stringify({
+      apiVersion: 'impersonation-operator.io/v1alpha1',
+      kind: 'ImpersonationPolicy',
+      metadata: { name: 'author-stamp-probe' },
+      spec: { impersonators: [{ kind: 'User', name: 'probe' }] },
+    }),
+  );
+  const deadline = Date.now() + 30_000;
+  while (!kubectl('create', '--dry-run=server', '-o', 'json', '-f', probe).includes(AUTHOR_ANNOTATION)) {
+    if (Date.now() > deadline)
+      throw new Error('the author-stamp MutatingAdmissionPolicy did not take effect');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -51,6 +87,7 @@ async function main(): Promise<number> {
       '--timeout=60s',
       'crd/impersonationpolicies.impersonation-operator.io',
     );
+    await installAuthorStamp(kubectl);
     kubectl('apply', '-f', join(repoRoot, 'manifests', 'examples'));
     config = {
       ...config,

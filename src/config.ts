@@ -56,6 +56,16 @@ export interface Config {
    */
   testOnlyRbacWatchDelayMs: number;
   testOnlyPolicyWatchDelayMs: number;
+  /** No confused deputy: provision a policy only if its stamped author could grant it themselves. */
+  authorCheck: AuthorCheckConfig;
+}
+
+export interface AuthorCheckConfig {
+  enabled: boolean;
+  /** Authors (exact usernames) whose policies are provisioned without the check. */
+  exemptUsers: readonly string[];
+  /** How long a SubjectAccessReview answer is reused for the same author and attribute. */
+  cacheTtlMs: number;
 }
 
 export type ParseResult = { kind: 'config'; config: Config } | { kind: 'help'; text: string };
@@ -380,6 +390,36 @@ const SETTINGS: readonly Setting[] = [
     help: 'TEST ONLY: delay each ImpersonationPolicy watch event by this long before the cache sees it.',
     schema: durationSchema({ allowZero: true }),
   },
+  {
+    key: 'authorCheck',
+    flag: 'author-check',
+    env: 'IMPOP_AUTHOR_CHECK',
+    boolean: true,
+    default: 'true',
+    form: 'true or false',
+    help:
+      "Provision a policy only if its author (the userInfo stamped by the chart's MutatingAdmissionPolicy) " +
+      'may impersonate every target and bind every target ClusterRole; an unstamped policy gets nothing.',
+    schema: booleanSchema,
+  },
+  {
+    key: 'authorCheckExemptUsers',
+    flag: 'author-check-exempt-users',
+    env: 'IMPOP_AUTHOR_CHECK_EXEMPT_USERS',
+    default: '',
+    form: 'a comma-separated list of usernames (may be empty)',
+    help: 'Authors whose policies skip the author check (e.g. a GitOps controller that is itself reviewed).',
+    schema: listSchema,
+  },
+  {
+    key: 'authorCheckCacheTtlMs',
+    flag: 'author-check-cache-ttl',
+    env: 'IMPOP_AUTHOR_CHECK_CACHE_TTL',
+    default: '5m',
+    form: 'a duration such as 30s or 5m, or 0 for no cache',
+    help: 'How long one SubjectAccessReview answer is reused for the same author and attribute.',
+    schema: durationSchema({ allowZero: true }),
+  },
 ];
 
 export function helpText(): string {
@@ -503,6 +543,11 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     refusalRecheckMs: values.refusalRecheckMs as number,
     testOnlyRbacWatchDelayMs: values.testOnlyRbacWatchDelayMs as number,
     testOnlyPolicyWatchDelayMs: values.testOnlyPolicyWatchDelayMs as number,
+    authorCheck: Object.freeze({
+      enabled: values.authorCheck as boolean,
+      exemptUsers: Object.freeze([...new Set(values.authorCheckExemptUsers as string[])]),
+      cacheTtlMs: values.authorCheckCacheTtlMs as number,
+    }),
   };
   return { kind: 'config', config: Object.freeze(config) };
 }

@@ -3,6 +3,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_LABEL } from './api/index.js';
 import type { Config } from './config.js';
+import { AuthorCheck } from './controller/author-check.js';
 import { Controller, watch } from './controller/controller.js';
 import { PolicyIndex, type PolicyObject } from './controller/policy-index.js';
 import { RecentWrites } from './controller/recent-writes.js';
@@ -145,9 +146,20 @@ export async function runOperator(
     },
     facts,
     events,
+    authorCheck: config.authorCheck.enabled
+      ? new AuthorCheck({
+          client,
+          exemptUsers: config.authorCheck.exemptUsers,
+          cacheTtlMs: config.authorCheck.cacheTtlMs,
+        })
+      : undefined,
     log,
     now: () => new Date(),
     refusalRecheckMs: config.refusalRecheckMs,
+    // The controller is built below; a requeue only ever happens inside a reconcile it runs.
+    requeue: (names) => {
+      for (const n of names) controller.enqueue(n);
+    },
     onReconciled: (name, stats) => {
       metrics.setPolicyCounts(name, { collisions: stats.collisions, deniedEntries: stats.denied });
       health.setWritable(true);

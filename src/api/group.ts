@@ -21,3 +21,9 @@ export const POLICY_LABEL = `${GROUP}/policy`;
 
 /** Longest policy name: it is used verbatim as the value of POLICY_LABEL. */
 export const MAX_POLICY_NAME_LENGTH = 63;
+
+/**
+ * Who last changed the policy's spec: the request's userInfo as JSON, stamped by the chart's
+ * MutatingAdmissionPolicy (authors cannot set or swap it; see charts/.../author-stamp.yaml).
+ */
+export const AUTHOR_ANNOTATION = `${GROUP}/author`;

@@ -90,13 +90,18 @@ export class PolicyIndex {
   }
 
   /** The other live policies deriving any of `groups`, parsed: the peers a collision check needs. */
-  peersOf(name: string, groups: readonly string[]): PeerPolicy[] {
+  peersOf(
+    name: string,
+    groups: readonly string[],
+    /** Peers to leave out: refused ones, which provision nothing and so cannot collide. */
+    exclude: (peer: ReadonlyDeep<PolicyObject>) => boolean = () => false,
+  ): PeerPolicy[] {
     const names = new Set<string>();
     for (const g of groups) for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) names.add(peer);
     const peers: PeerPolicy[] = [];
     for (const peerName of [...names].sort(byString)) {
       const peer = this.policies.get(peerName);
-      if (!peer || peer.metadata?.deletionTimestamp) continue;
+      if (!peer || peer.metadata?.deletionTimestamp || exclude(peer)) continue;
       const spec = this.parse(peer);
       if (spec.ok) peers.push({ metadata: { name: peerName }, spec: spec.value });
     }

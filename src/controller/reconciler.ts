@@ -39,6 +39,7 @@ import type { ReadonlyStore } from '../kube/store.js';
 import type { KubeObject, ReadonlyDeep } from '../kube/types.js';
 import type { Logger } from '../logger.js';
 import type { ReconcileResult } from './controller.js';
+import type { AuthorCheck } from './author-check.js';
 import type { PolicyIndex, PolicyObject } from './policy-index.js';
 import type { RecentWrites } from './recent-writes.js';
 import { IMPERSONATION_POLICIES } from './resources.js';
@@ -79,6 +80,10 @@ export interface ReconcilerDeps {
   now: () => Date;
   /** Called after each reconcile of an existing policy (metrics). */
   onReconciled?: (name: string, stats: ReconcileStats, status: ImpersonationPolicyStatus) => void;
+  /** No confused deputy: judges the policy's author before anything is planned (see author-check.ts). */
+  authorCheck?: Pick<AuthorCheck, 'judge' | 'forget' | 'isRefused'> | undefined;
+  /** Queues other policies (peers whose collisions may have cleared). */
+  requeue?: (names: readonly string[]) => void;
   /** How often a policy with a NameConflict re-checks whether the foreign object went away. */
   conflictRecheckMs?: number;
   /** What the cluster says about the spec's ClusterRoles and targets (may ask the API server). */
@@ -438,7 +443,10 @@ export function createReconciler(deps: ReconcilerDeps) {
     const policy = cached && recent.observe(writeKey(KIND, undefined, name), cached);
     // Deleted: the garbage collector removes children that kept their ownerReference; we remove every
     // object our record says we created for it, whatever was done to its ownerReferences.
-    if (!policy || !policy.metadata?.uid) return removeOrphans(name, undefined);
+    if (!policy || !policy.metadata?.uid) {
+      deps.authorCheck?.forget(name);
+      return removeOrphans(name, undefined);
+    }
     if (policy.metadata.deletionTimestamp) return removeOrphans(name, policy.metadata.uid);
     const owner = { name, uid: policy.metadata.uid };
     const spec = index.parse(policy);
@@ -446,15 +454,25 @@ export function createReconciler(deps: ReconcilerDeps) {
 
     let plan: PolicyPlan;
     let observed: ObservedRbac;
-    if (spec.ok) {
-      const peers = index.peersOf(name, derivedGroups(spec.value));
+    const wasRefused = deps.authorCheck?.isRefused(policy) ?? false;
+    const authorRefused = spec.ok ? await deps.authorCheck?.judge(policy, spec.value) : undefined;
+    if (spec.ok && authorRefused && !wasRefused) {
+      // Newly refused: it no longer holds back the groups of the policies it collided with.
+      deps.requeue?.(index.peersOf(name, derivedGroups(spec.value)).map((p) => p.metadata.name));
+    }
+    if (spec.ok && !authorRefused) {
+      const peers = index.peersOf(
+        name,
+        derivedGroups(spec.value),
+        (peer) => deps.authorCheck?.isRefused(peer) ?? false,
+      );
       const facts = (await deps.facts?.(spec.value)) ?? {};
       const decisions = decidePolicy({ metadata: owner, spec: spec.value }, peers, config, facts);
       const desired = desiredRbac(owner, decisions.grants);
       observed = gather(name, desired);
       plan = { decisions, desired, ...diffRbac(owner, desired, observed) };
     } else {
-      // An unparseable spec provisions nothing (fail closed); the API server's schema makes this rare.
+      // An unparseable spec, or one its author may not grant, provisions nothing (fail closed).
       observed = gather(name, []);
       plan = planRemoval(owner, observed);
     }
@@ -483,6 +501,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       plan,
       failures,
       ...(spec.ok ? {} : { invalidSpec: spec.message }),
+      ...(authorRefused ? { authorRefused } : {}),
     });
     if (!sameStatus(status, previous)) {
       let updated: PolicyObject | undefined;

@@ -6,6 +6,8 @@ import type { Condition, ConditionType } from '../api/index.js';
 /** Why a policy cannot (fully) be provisioned until someone changes something. Order = priority. */
 export const STALLED_REASONS = [
   'InvalidSpec',
+  'AuthorCheckFailed',
+  'AuthorNotPermitted',
   'AnyUserNotEnabled',
   'Collision',
   'Denied',

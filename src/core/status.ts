@@ -19,6 +19,8 @@ export interface StatusInput {
   failures?: readonly ActFailure[];
   /** Set when the spec could not be parsed: the message (paths and reasons). */
   invalidSpec?: string;
+  /** Set when the policy's author may not grant it (nothing is provisioned; see author-check.ts). */
+  authorRefused?: Problem<'AuthorCheckFailed' | 'AuthorNotPermitted'>;
 }
 
 const MAX_LISTED = 10;
@@ -41,6 +43,7 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
       message: `The spec is invalid, so nothing is provisioned: ${input.invalidSpec}.`,
     });
   }
+  if (input.authorRefused !== undefined) problems.push(input.authorRefused);
   const { collisions, denied } = plan.decisions;
   if (collisions.length > 0) {
     const groups = [...new Set(collisions.map((c) => c.group))];

@@ -34,6 +34,9 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorProc
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
       '--log-level=debug',
+      // Only a chart install stamps policies' authors (its MutatingAdmissionPolicy); tests that run the
+      // operator without it turn the author check off unless they say otherwise.
+      ...((opts.args ?? []).some((a) => /^--(no-)?author-check(=|$)/.test(a)) ? [] : ['--no-author-check']),
       ...(opts.args ?? []),
     ],
     // Its own process group, watched: a test process killed outright must not leave an operator behind.

@@ -157,6 +157,8 @@ describe('Helm chart (files)', () => {
         'ServiceAccount',
         'ValidatingAdmissionPolicy',
         'ValidatingAdmissionPolicyBinding',
+        'MutatingAdmissionPolicy',
+        'MutatingAdmissionPolicyBinding',
       ].sort(),
     );
     const [deployment] = find(objs, 'Deployment') as [K8sObject & { spec: DeploymentSpec }];
@@ -164,6 +166,11 @@ describe('Helm chart (files)', () => {
     const pod = deployment.spec.template.spec;
     const container = pod.containers[0]!;
     expect(container.args).toContain('--leader-elect');
+    // The author check is on by default: the stamp (MutatingAdmissionPolicy) and the operator's reviews.
+    expect(container.args).toContain('--author-check');
+    expect(find(objs, 'MutatingAdmissionPolicy').map((o) => o.metadata.name)).toEqual([
+      'impersonation-operator-author-stamp',
+    ]);
     expect(container.livenessProbe.httpGet.path).toBe('/healthz');
     expect(container.readinessProbe.httpGet.path).toBe('/readyz');
     expect(container.resources.requests).toBeDefined();
@@ -215,7 +222,10 @@ describe('Helm chart (files)', () => {
       find(objs, 'ValidatingAdmissionPolicy')
         .map((o) => o.metadata.name)
         .sort(),
-    ).toEqual(['rel-impop-author-check', 'rel-impop-operator-guard']);
+    ).toEqual(['rel-impop-operator-guard']);
+    expect(find(objs, 'MutatingAdmissionPolicy').map((o) => o.metadata.name)).toEqual([
+      'rel-impop-author-stamp',
+    ]);
     const [deployment] = find(objs, 'Deployment') as [K8sObject & { spec: DeploymentSpec }];
     expect(deployment.spec.replicas).toBe(3);
     const container = deployment.spec.template.spec.containers[0]!;
@@ -228,6 +238,9 @@ describe('Helm chart (files)', () => {
         '--denied-cluster-roles=admin,cluster-admin',
         '--allowed-system-identities=system:authenticated,system:serviceaccounts',
         '--resync-period=5m',
+        '--author-check',
+        '--author-check-exempt-users=system:serviceaccount:argocd:argocd-application-controller',
+        '--author-check-cache-ttl=5m',
       ]),
     );
 

@@ -4,14 +4,15 @@
 --   Reconciling=True                                                      -> Progressing
 --   Stalled=True                                                          -> Degraded
 --   Ready=True for the current generation                                 -> Healthy
---   Ready=False with a Stalled reason (InvalidSpec, AnyUserNotEnabled, Collision, Denied,
---   Refused, NameConflict, DeletionBlocked)                               -> Degraded
+--   Ready=False with a Stalled reason (InvalidSpec, AuthorCheckFailed, AuthorNotPermitted,
+--   AnyUserNotEnabled, Collision, Denied, Refused, NameConflict,
+--   DeletionBlocked)                                                      -> Degraded
 --   anything else                                                         -> Progressing
 -- Argo CD runs scripts from argocd-cm without the string library: only base, table and os.
 local hs = {}
 local stalledReasons = {
-  InvalidSpec = true, AnyUserNotEnabled = true, Collision = true, Denied = true, Refused = true,
-  NameConflict = true, DeletionBlocked = true,
+  InvalidSpec = true, AuthorCheckFailed = true, AuthorNotPermitted = true, AnyUserNotEnabled = true,
+  Collision = true, Denied = true, Refused = true, NameConflict = true, DeletionBlocked = true,
 }
 
 local generation = nil

@@ -46,7 +46,15 @@ describe('parseConfig', () => {
       refusalRecheckMs: 300_000,
       testOnlyRbacWatchDelayMs: 0,
       testOnlyPolicyWatchDelayMs: 0,
+      authorCheck: { enabled: true, exemptUsers: [], cacheTtlMs: 300_000 },
     });
+  });
+
+  it('reads the author check settings', () => {
+    expect(
+      config(['--no-author-check', '--author-check-exempt-users=a, b,a', '--author-check-cache-ttl=0'])
+        .authorCheck,
+    ).toEqual({ enabled: false, exemptUsers: ['a', 'b'], cacheTtlMs: 0 });
   });
 
   it.each([
