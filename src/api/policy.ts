@@ -374,8 +374,9 @@ export const ImpersonationPolicySpecSchema = documented(
     ).default([]),
     groupNameNormalization: documented(
       z.enum(GROUP_NAME_NORMALIZATIONS),
-      'How role names become group names. AccessProxy (default): lower-case, and each space becomes a ' +
-        "hyphen, literally ('SRE On Call' -> sre-on-call). Verbatim: the role name is the group name.",
+      "How role names become group names. AccessProxy (default): lower-case as a Go proxy's strings.ToLower " +
+        "does (letter by letter: 'İnfra' -> infra), and each space becomes a hyphen, literally " +
+        "('SRE On Call' -> sre-on-call). Verbatim: the role name is the group name.",
     ).default('AccessProxy'),
   }),
   'Who may impersonate whom, and which external roles map to which ClusterRoles.',

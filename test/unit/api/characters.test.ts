@@ -54,7 +54,7 @@ describe('INVISIBLE_RANGES', () => {
     ['a bidi isolate', '\u2066admins', true],
     ['a lone surrogate', 'x\ud800', true],
     ['U+FFFD', '\ufffd', true],
-  ])('%s: refused %s', (_name, value, refused) => {
+  ])('%s (%j): refused %s', (_name, value, refused) => {
     expect(INVISIBLE.test(value)).toBe(refused);
   });
 
