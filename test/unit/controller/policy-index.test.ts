@@ -44,6 +44,34 @@ describe('PolicyIndex', () => {
     expect(peers[0]!.spec.roles[0]!.name).toBe('shared');
   });
 
+  it('leaves out peers the caller refuses (an author-refused policy holds back no group)', () => {
+    const { index, put } = setup();
+    put(policy('a', ['Shared']));
+    put(policy('b', ['shared']));
+    put(policy('c', ['SHARED ']));
+    put(policy('e', ['sHared']));
+    expect(
+      index.peersOf('a', ['shared'], (p) => p.metadata?.name === 'b').map((p) => p.metadata.name),
+    ).toEqual(['e']);
+  });
+
+  it('knows which policies bind a ClusterRole, as specs change', () => {
+    const { index, put, store } = setup();
+    put(policy('a', ['One']));
+    put({
+      ...policy('b', ['Two']),
+      spec: {
+        impersonators: [{ kind: 'User', name: 'p' }],
+        roles: [{ name: 'Two', clusterRoles: ['edit', 'view'] }],
+      },
+    });
+    expect(index.bindersOf('view')).toEqual(['a', 'b']);
+    expect(index.bindersOf('edit')).toEqual(['b']);
+    store.delete('a');
+    index.update('a', undefined);
+    expect(index.bindersOf('view')).toEqual(['b']);
+  });
+
   it('memoizes parsing per cached object and indexes nothing for an invalid spec', () => {
     const { index, put, store } = setup();
     expect(put({ metadata: { name: 'bad' }, spec: { roles: 'nope' } })).toEqual([]);
