@@ -34,8 +34,6 @@ export interface Config {
   protectedNamespaces: readonly string[];
   /** The operator's opt-in to policies with targets.allowAnyUser. */
   allowAnyUser: boolean;
-  /** How long a SubjectAccessReview verdict on a target's powers is reused. */
-  accessReviewTtlMs: number;
   workers: number;
   /** 0: no periodic resync. */
   resyncPeriodMs: number;
@@ -216,17 +214,6 @@ const SETTINGS: readonly Setting[] = [
       'Grant policies with targets.allowAnyUser (impersonate every user name, system: users included). ' +
       'Off: such policies are Stalled with reason AnyUserNotEnabled.',
     schema: booleanSchema,
-  },
-  {
-    key: 'accessReviewTtlMs',
-    flag: 'access-review-ttl',
-    env: 'IMPOP_ACCESS_REVIEW_TTL',
-    default: '10m',
-    form: 'a duration such as 30s or 10m (at least 1s)',
-    help:
-      "How long the API server's answer to whether a target identity holds cluster-admin powers " +
-      '(SubjectAccessReviews) is reused before it is asked again.',
-    schema: durationSchema({ min: 1000 }),
   },
   {
     key: 'workers',
@@ -523,7 +510,6 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     allowedSystemIdentities: Object.freeze([...new Set(values.allowedSystemIdentities as string[])]),
     protectedNamespaces: Object.freeze([...new Set(values.protectedNamespaces as string[])]),
     allowAnyUser: values.allowAnyUser as boolean,
-    accessReviewTtlMs: values.accessReviewTtlMs as number,
     workers: values.workers as number,
     resyncPeriodMs: values.resyncPeriodMs as number,
     metricsAddress: values.metricsAddress as BindAddress | null,

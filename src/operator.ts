@@ -9,10 +9,9 @@ import { PolicyIndex, type PolicyObject } from './controller/policy-index.js';
 import { RecentWrites } from './controller/recent-writes.js';
 import { BY_POLICY, createReconciler, RESOURCES, writeKey } from './controller/reconciler.js';
 import { IMPERSONATION_POLICIES } from './controller/resources.js';
-import { reviewTargets, type ClusterFacts, type RbacKind, type RuleLike } from './core/index.js';
-import { TargetReviewer } from './controller/target-review.js';
-import type { ImpersonationPolicySpec } from './api/index.js';
-import { CLUSTER_ROLES } from './kube/resources.js';
+import type { ClusterFacts, RbacKind, RuleLike } from './core/index.js';
+import { PowerIndex } from './controller/power-index.js';
+import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES } from './kube/resources.js';
 import { KubeClient } from './kube/client.js';
 import { KubeApiError, KubeConnectionError } from './kube/errors.js';
 import { EventRecorder } from './kube/events.js';
@@ -100,17 +99,36 @@ export async function runOperator(
     }),
     ...(informerObserver ? { observer: informerObserver } : {}),
   });
-  const reviewer = new TargetReviewer({ client, ttlMs: config.accessReviewTtlMs });
-  const facts = async (spec: ImpersonationPolicySpec): Promise<ClusterFacts> => {
-    const targetPowers = await reviewer.prepare(reviewTargets(spec));
-    return {
-      targetPowers,
+  // Every ClusterRoleBinding we did not generate (roleRef and subjects only): who already holds what.
+  const foreignBindings = createInformer<KubeObject>(client, CLUSTER_ROLE_BINDINGS, {
+    labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
+    log,
+    transform: (obj) => {
+      const b = obj as KubeObject & { roleRef?: unknown; subjects?: unknown };
+      return {
+        apiVersion: b.apiVersion,
+        kind: b.kind,
+        metadata: {
+          name: b.metadata?.name,
+          uid: b.metadata?.uid,
+          resourceVersion: b.metadata?.resourceVersion,
+        },
+        roleRef: b.roleRef,
+        subjects: b.subjects,
+      } as KubeObject;
+    },
+    ...(informerObserver ? { observer: informerObserver } : {}),
+  });
+  const powers = new PowerIndex(foreignBindings.cache, targetClusterRoles.cache);
+  // Both answers come from caches: deciding a policy costs the API server nothing.
+  const facts = (): Promise<ClusterFacts> =>
+    Promise.resolve({
+      targetPowers: (target) => powers.powersOf(target),
       clusterRole: (name) => {
         const cr = targetClusterRoles.cache.get(name) as { rules?: RuleLike[] } | undefined;
         return cr === undefined ? null : (cr.rules ?? []);
       },
-    };
-  };
+    });
 
   metrics.trackCache(policies.name, () => policies.cache.size);
   for (const [kind, informer] of Object.entries(rbacInformers)) {
@@ -170,7 +188,7 @@ export async function runOperator(
   // event type to recognise the echo of our own writes, and policy events also update the group index.
   const controller = new Controller({
     name: 'impersonationpolicy',
-    watches: [policies, targetClusterRoles, ...Object.values(rbacInformers)].map((i) =>
+    watches: [policies, targetClusterRoles, foreignBindings, ...Object.values(rbacInformers)].map((i) =>
       watch(i, () => undefined),
     ),
     reconcile: async (key) => {
@@ -226,10 +244,31 @@ export async function runOperator(
   }
   // A bound ClusterRole that appears, changes or goes may change its binders' verdicts. Our own
   // generated ClusterRoles are never bound by a policy's roles, so their events are skipped.
+  const requeueAll = () => {
+    for (const key of policies.cache.keys()) controller.enqueue(key);
+  };
   const onClusterRole = (obj: ReadonlyDeep<KubeObject>) => {
     if (obj.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return;
-    for (const policy of index.bindersOf(obj.metadata?.name ?? '')) controller.enqueue(policy);
+    const name = obj.metadata?.name ?? '';
+    for (const policy of index.bindersOf(name)) controller.enqueue(policy);
+    // Rules of a role someone is bound to changed: whether its subjects are powerful may have too.
+    if (powers.isBound(name)) requeueAll();
   };
+  // A foreign binding to a powerful ClusterRole (added, changed or gone) may make a targeted identity
+  // powerful or harmless: every policy is judged again (rare; such bindings are few).
+  const onForeignBinding = (obj: ReadonlyDeep<KubeObject>, old?: ReadonlyDeep<KubeObject>) => {
+    powers.invalidate();
+    const roleOf = (o: ReadonlyDeep<KubeObject> | undefined) =>
+      (o as { roleRef?: { name?: string } } | undefined)?.roleRef?.name;
+    if (powers.isDangerous(roleOf(obj)) || powers.isDangerous(roleOf(old))) requeueAll();
+  };
+  foreignBindings.addHandler({
+    onAdd: (obj) => onForeignBinding(obj),
+    onUpdate: (old, obj) => {
+      if (old !== obj) onForeignBinding(obj, old);
+    },
+    onDelete: (obj) => onForeignBinding(obj),
+  });
   targetClusterRoles.addHandler({
     onAdd: onClusterRole,
     onUpdate: (old, obj) => {
@@ -238,10 +277,7 @@ export async function runOperator(
     },
     onDelete: onClusterRole,
   });
-  const sweeper = setInterval(() => {
-    recent.sweep();
-    reviewer.sweep();
-  }, 60_000);
+  const sweeper = setInterval(() => recent.sweep(), 60_000);
   sweeper.unref();
 
   const servers: HttpServer[] = [];

@@ -58,26 +58,8 @@ export type TargetIdentity =
 export interface ClusterFacts {
   /** The rules of the ClusterRole: null when it does not exist, undefined when not known. */
   clusterRole?(name: string): readonly RuleLike[] | null | undefined;
-  /** The dangerous powers the identity holds (SubjectAccessReviews); undefined when not reviewed. */
+  /** The dangerous powers the identity already holds (the cluster's bindings); undefined when not known. */
   targetPowers?(target: TargetIdentity): readonly string[] | undefined;
-}
-
-/**
- * Every identity the impersonators could become or assert under this spec (users, literal and
- * role-derived groups, service accounts): what the controller asks the API server about.
- */
-export function reviewTargets(spec: ImpersonationPolicySpec): TargetIdentity[] {
-  const targets: TargetIdentity[] = [];
-  if (!spec.targets.allowAnyUser) for (const name of spec.targets.users) targets.push({ kind: 'User', name });
-  const groups = new Set([
-    ...spec.targets.groups,
-    ...spec.roles.map((r) => normalizeRoleName(r.name, spec.groupNameNormalization)),
-  ]);
-  for (const name of groups) targets.push({ kind: 'Group', name });
-  for (const sa of spec.targets.serviceAccounts) {
-    targets.push({ kind: 'ServiceAccount', namespace: sa.namespace, name: sa.name });
-  }
-  return targets;
 }
 
 const targetLabel = (t: TargetIdentity): string =>
@@ -90,7 +72,7 @@ function targetPowerVerdict(target: TargetIdentity, facts: ClusterFacts): Verdic
     allowed: false,
     reason: 'PowerfulTarget',
     message:
-      `${targetLabel(target)} already holds ${powers.join(', ')} (the API server says so); becoming it ` +
+      `${targetLabel(target)} already holds ${powers.join(', ')} through the cluster's ClusterRoleBindings; becoming it ` +
       'would make the impersonators cluster-admin by another name; target a less powerful identity',
   };
 }

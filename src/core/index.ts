@@ -35,7 +35,7 @@ export {
 export { normalizeRoleName } from './normalize.js';
 export { collidedGroups, derivedGroups, findCollisions, roleGroupPairs } from './collisions.js';
 export type { RoleGroupPair } from './collisions.js';
-export { canonicalSubjects, decidePolicy, reviewTargets } from './decisions.js';
+export { canonicalSubjects, decidePolicy } from './decisions.js';
 export type { ClusterFacts, TargetIdentity } from './decisions.js';
 export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';
 export type { BindingScope, DangerousPower, RuleLike } from './powers.js';

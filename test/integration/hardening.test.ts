@@ -44,6 +44,7 @@ const protectedSa = { namespace: 'kube-system', name: 'clusterrole-aggregation-c
 const names = {
   protectedSa: `hard-protected-sa-${s}`,
   powerfulTargets: `hard-powerful-targets-${s}`,
+  lateTarget: `hard-late-target-${s}`,
   powerfulRole: `hard-powerful-role-${s}`,
   grow: `hard-grow-${s}`,
   tenantA: `hard-tenant-a-${s}`,
@@ -105,6 +106,7 @@ describe('hardening (integration)', () => {
           `editors-${s}`,
           `team-editors-${s}`,
           `growers-${s}`,
+          `late-admins-${s}`,
         ],
         serviceAccounts: [protectedSa, powerful.sa, { namespace: ns.app, name: 'deployer' }],
       },
@@ -252,6 +254,47 @@ describe('hardening (integration)', () => {
       expect(r.status).toBe(403);
       expect(r.body).toContain('cannot impersonate');
     }
+  });
+
+  it('case 6: a target group that becomes cluster-admin later is revoked at once', async () => {
+    const late = `late-admins-${s}`;
+    await applyPolicy(
+      policy(names.lateTarget, {
+        impersonators: [{ kind: 'User', name: proxyUser }],
+        targets: { users: [users.alice], groups: [late] },
+      }),
+    );
+    await waitForPolicy(names.lateTarget, isReady, 'Ready=True');
+    const asLate = { user: users.alice, groups: [late] };
+    await eventually('the proxy may assert the group', async () => {
+      const r = await requestAs(proxy, 'GET', pods(ns.app), { impersonate: asLate });
+      return !r.body.includes('cannot impersonate');
+    });
+    const res = await adminRequest('POST', `${RBAC}/clusterrolebindings`, {
+      metadata: { name: `hard-late-${s}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'Group', name: late, apiGroup: 'rbac.authorization.k8s.io' }],
+    });
+    expect(res.status).toBe(201);
+    try {
+      const p = await waitForPolicy(
+        names.lateTarget,
+        (x) => stalledReason(x) === 'Denied',
+        'Stalled=Denied',
+        60_000,
+      );
+      expect(deniedReasons(p)).toEqual([`Group ${late}: PowerfulTarget`]);
+      await eventually('the group grant is revoked', async () => {
+        const r = await requestAs(proxy, 'GET', pods(ns.app), { impersonate: asLate });
+        return r.status === 403 && r.body.includes('cannot impersonate');
+      });
+      const alice = await requestAs(proxy, 'GET', pods(ns.app), { impersonate: { user: users.alice } });
+      expect(alice.body).not.toContain('cannot impersonate');
+    } finally {
+      await adminRequest('DELETE', `${RBAC}/clusterrolebindings/hard-late-${s}`);
+    }
+    // Gone again: the group is granted again, without an edit.
+    await waitForPolicy(names.lateTarget, isReady, 'Ready=True again', 60_000);
   });
 
   it('case 6: a copy of cluster-admin is refused like cluster-admin; edit only in a namespace', async () => {

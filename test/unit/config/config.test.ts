@@ -26,7 +26,6 @@ describe('parseConfig', () => {
       allowedSystemIdentities: ['system:authenticated'],
       protectedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
       allowAnyUser: false,
-      accessReviewTtlMs: 600_000,
       workers: 32,
       resyncPeriodMs: 600_000,
       metricsAddress: { host: '', port: 8080 },
