@@ -180,12 +180,13 @@ export function createReconciler(deps: ReconcilerDeps) {
       );
     const keyOfRef = (ref: ObjectRef) => writeKey(ref.kind, ref.namespace, ref.name);
 
-    const write = async (obj: RbacObject): Promise<void> => {
+    const write = async (obj: RbacObject, recreate = false): Promise<void> => {
       const ref = refOf(obj);
       const resource = RESOURCES[obj.kind];
       const key = keyOfRef(ref);
       const found = find(ref);
-      if (found !== undefined && isOwnedBy(found, owner)) {
+      // Replaced (deleted for a new roleRef): create, so nothing that took the name meanwhile is merged into.
+      if (!recreate && found !== undefined && isOwnedBy(found, owner)) {
         recent.wrote(key, await client.apply(resource, obj), owner.name);
         stats.applied++;
         return;
@@ -259,7 +260,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     };
     const writing = (operation: 'apply' | 'replace') => async (obj: RbacObject) => {
       try {
-        await write(obj);
+        await write(obj, operation === 'replace');
         if (operation === 'replace') stats.replaced++;
       } catch (err) {
         fail(refOf(obj), operation, err, obj);
