@@ -1,6 +1,6 @@
 // reconcile(policyName): gather from the informer caches, decide with the pure core, act through the
 // kube adapter, then write status once (only when it changed). It never branches on the event that
-// woke it: a missing policy means "nothing to do" (the garbage collector removes what it owned).
+// woke it: a missing policy means "desired is empty" (its orphans are removed by our own record).
 import { KIND, type ImpersonationPolicyStatus } from '../api/index.js';
 import {
   decidePolicy,
@@ -420,12 +420,24 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
     const conflicts = conditionMessage(status, 'Stalled');
     if (stats.conflicts > 0 && conflicts) record('Warning', 'NameConflict', 'Apply', conflicts);
-    if (failures.length > 0) {
+    const refused = failures.filter((f) => f.refusal !== undefined);
+    if (refused.length > 0) {
+      record(
+        'Warning',
+        'Refused',
+        'Apply',
+        refused.map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.refusal!}`).join('; '),
+      );
+    }
+    if (failures.length > refused.length) {
       record(
         'Warning',
         'ApplyFailed',
         'Apply',
-        failures.map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.message}`).join('; '),
+        failures
+          .filter((f) => f.refusal === undefined)
+          .map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.message}`)
+          .join('; '),
       );
     }
   }

@@ -211,7 +211,7 @@ export interface PolicyPlan {
   apply: RbacObject[];
   /** A binding whose roleRef changed (immutable): delete the existing object, then create this one. */
   replace: RbacObject[];
-  /** Owned (our label and our ownerReference uid) but no longer desired: delete. */
+  /** Ours by our record (label + policy-uid annotation; or an orphan of an earlier uid), not desired: delete. */
   prune: PruneTarget[];
   /** Desired names taken by objects that are not ours: left alone and reported. */
   conflicts: NameConflict[];
