@@ -229,6 +229,11 @@ export interface PolicyPlan {
   foreignLabels?: ForeignLabels[];
   /** Ours, no longer desired, deletion accepted but held by a foreign finalizer: still in force. */
   terminating?: TerminatingObject[];
+  /**
+   * Created by the operator for this policy (listed in the last status.inventory), still there, but
+   * stripped of our labels or record (or replaced): out of our reach, possibly still in force.
+   */
+  unmanaged?: ObjectRef[];
 }
 
 /** A failed action, reported back by the controller for status. */

@@ -5,11 +5,11 @@
 --   Stalled=True                                                          -> Degraded
 --   Ready=True for the current generation                                 -> Healthy
 --   Ready=False with a Stalled reason (InvalidSpec, Collision, Denied, Refused,
---   NameConflict, DeletionBlocked)                                        -> Degraded
+--   NameConflict, DeletionBlocked, Unmanaged)                             -> Degraded
 --   anything else                                                         -> Progressing
 -- Argo CD runs scripts from argocd-cm without the string library: only base, table and os.
 local hs = {}
-local stalledReasons = { InvalidSpec = true, Collision = true, Denied = true, Refused = true, NameConflict = true, DeletionBlocked = true }
+local stalledReasons = { InvalidSpec = true, Collision = true, Denied = true, Refused = true, NameConflict = true, DeletionBlocked = true, Unmanaged = true }
 
 local generation = nil
 if obj.metadata ~= nil then
