@@ -28,11 +28,12 @@ collisions across policies are computed among the policies given). Output is mul
 that "kubectl apply -f -" accepts; a comment before each policy's objects says what was held back.
 
 ownerReferences: the operator sets an ownerReference (controller, blockOwnerDeletion) to the
-policy, which needs the policy object's uid. Offline:
+policy and its ownership record (annotation impersonation-operator.io/policy-uid), both of which
+need the policy object's uid. Offline:
   - a policy whose metadata.uid is set (e.g. from "kubectl get impersonationpolicy -o yaml") is
-    rendered with its ownerReference;
+    rendered with its ownerReference and record;
   - --owner-uid NAME=UID supplies the uid of the policy NAME (repeatable);
-  - otherwise ownerReferences are omitted: an ownerReference to a uid that does not exist would
+  - otherwise both are omitted: an ownerReference to a uid that does not exist would
     make the garbage collector delete the object. Objects applied without it are not deleted with
     the policy; the operator, if it runs later, does not adopt them (it reports NameConflict).
 

@@ -1,6 +1,6 @@
 // reconcile(policyName): gather from the informer caches, decide with the pure core, act through the
 // kube adapter, then write status once (only when it changed). It never branches on the event that
-// woke it: a missing policy means "nothing to do" (the garbage collector removes what it owned).
+// woke it: a missing policy means "desired is empty" (its orphans are removed by our own record).
 import { KIND, type ImpersonationPolicySpec, type ImpersonationPolicyStatus } from '../api/index.js';
 import {
   decidePolicy,
@@ -188,12 +188,13 @@ export function createReconciler(deps: ReconcilerDeps) {
       );
     const keyOfRef = (ref: ObjectRef) => writeKey(ref.kind, ref.namespace, ref.name);
 
-    const write = async (obj: RbacObject): Promise<void> => {
+    const write = async (obj: RbacObject, recreate = false): Promise<void> => {
       const ref = refOf(obj);
       const resource = RESOURCES[obj.kind];
       const key = keyOfRef(ref);
       const found = find(ref);
-      if (found !== undefined && isOwnedBy(found, owner)) {
+      // Replaced (deleted for a new roleRef): create, so nothing that took the name meanwhile is merged into.
+      if (!recreate && found !== undefined && isOwnedBy(found, owner)) {
         recent.wrote(key, await client.apply(resource, obj), owner.name);
         stats.applied++;
         return;
@@ -267,7 +268,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     };
     const writing = (operation: 'apply' | 'replace') => async (obj: RbacObject) => {
       try {
-        await write(obj);
+        await write(obj, operation === 'replace');
         if (operation === 'replace') stats.replaced++;
       } catch (err) {
         fail(refOf(obj), operation, err, obj);
@@ -349,6 +350,63 @@ export function createReconciler(deps: ReconcilerDeps) {
     return { failures, conflicts, withheld, terminating, removed, created, widened: true };
   }
 
+  /**
+   * What our last status listed as created for this policy that neither the cache (label-filtered) nor
+   * the desired set accounts for: looked up (never in steady state, where the cache holds everything
+   * listed). Still ours: the cache lags, so it is pruned now. Present but without our labels or record:
+   * out of our reach (the chart's operator guard lets us touch only labelled objects), reported.
+   */
+  async function findUnmanaged(
+    owner: { name: string; uid: string },
+    inventory: readonly { kind: string; name: string; namespace?: string | undefined }[],
+    observed: ObservedRbac,
+    desired: readonly RbacObject[],
+    stats: ReconcileStats,
+  ): Promise<ObjectRef[]> {
+    const known = new Set(desired.map((o) => roleKey(refOf(o))));
+    for (const kind of Object.keys(RESOURCES) as RbacKind[]) {
+      for (const o of listOf(observed, kind)) {
+        const namespace = o.metadata?.namespace;
+        const name = o.metadata?.name ?? '';
+        known.add(roleKey(namespace ? { kind, name, namespace } : { kind, name }));
+      }
+    }
+    const found: ObjectRef[] = [];
+    for (const entry of inventory) {
+      if (!(entry.kind in RESOURCES)) continue;
+      const kind = entry.kind as RbacKind;
+      const ref: ObjectRef =
+        entry.namespace === undefined
+          ? { kind, name: entry.name }
+          : { kind, name: entry.name, namespace: entry.namespace };
+      if (known.has(roleKey(ref))) continue;
+      let live: KubeObject;
+      try {
+        live = await client.get<KubeObject>(RESOURCES[kind], ref.name, { namespace: ref.namespace });
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      if (isOwnedBy(live as ObservedObject, owner)) {
+        try {
+          if (
+            await client.remove(RESOURCES[kind], ref.name, {
+              namespace: ref.namespace,
+              uid: live.metadata?.uid,
+            })
+          )
+            stats.pruned++;
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+        }
+        recent.deleted(writeKey(kind, ref.namespace, ref.name), live, owner.name);
+        continue;
+      }
+      found.push(ref);
+    }
+    return found;
+  }
+
   /** Our policy is gone (or was replaced): remove what this reconcile created for it, at once. */
   async function removeCreated(
     owner: { name: string; uid: string },
@@ -427,12 +485,24 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
     const conflicts = conditionMessage(status, 'Stalled');
     if (stats.conflicts > 0 && conflicts) record('Warning', 'NameConflict', 'Apply', conflicts);
-    if (failures.length > 0) {
+    const refused = failures.filter((f) => f.refusal !== undefined);
+    if (refused.length > 0) {
+      record(
+        'Warning',
+        'Refused',
+        'Apply',
+        refused.map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.refusal!}`).join('; '),
+      );
+    }
+    if (failures.length > refused.length) {
       record(
         'Warning',
         'ApplyFailed',
         'Apply',
-        failures.map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.message}`).join('; '),
+        failures
+          .filter((f) => f.refusal === undefined)
+          .map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.message}`)
+          .join('; '),
       );
     }
   }
@@ -478,22 +548,37 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
 
     const outcome = await act(owner, plan, observed, stats);
-    const { failures, conflicts, withheld, terminating } = outcome;
-    const gone = new Set(outcome.removed.map(roleKey));
+    const { failures, withheld, terminating } = outcome;
+    const previous = policy.status as ImpersonationPolicyStatus | undefined;
+    // Names found taken while creating: if our last status listed them, they are ours gone astray.
+    const takenInAct = outcome.conflicts.slice(plan.conflicts.length).map((c) => c.ref);
+    const unmanaged = await findUnmanaged(
+      owner,
+      previous?.inventory ?? [],
+      observed,
+      plan.desired.filter((o) => !takenInAct.some((r) => roleKey(r) === roleKey(refOf(o)))),
+      stats,
+    );
+    const astray = new Set(unmanaged.map(roleKey));
+    const conflicts = outcome.conflicts.filter((c) => !astray.has(roleKey(c.ref)));
+    const notOurs = new Set([
+      ...outcome.conflicts.map((c) => roleKey(c.ref)),
+      ...outcome.removed.map(roleKey),
+    ]);
     plan = {
       ...plan,
       conflicts,
       withheld,
       terminating,
-      unchanged: plan.unchanged.filter((r) => !gone.has(roleKey(r))),
-      // Writes skipped because a revocation failed are not in force.
-      ...(outcome.widened ? {} : { apply: [] as RbacObject[] }),
+      unchanged: plan.unchanged.filter((r) => !notOurs.has(roleKey(r))),
+      // Writes skipped because a revocation failed are not in force; names found taken are not ours.
+      apply: outcome.widened ? plan.apply.filter((o) => !notOurs.has(roleKey(refOf(o)))) : [],
+      ...(unmanaged.length > 0 ? { unmanaged } : {}),
     };
     stats.conflicts = conflicts.length;
     stats.collisions = plan.decisions.collisions.length;
     stats.denied = plan.decisions.denied.length;
 
-    const previous = policy.status as ImpersonationPolicyStatus | undefined;
     const status = policyStatus({
       generation: policy.metadata.generation ?? 0,
       now: deps.now(),
@@ -533,7 +618,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     // A refusal heals when someone grants what is missing, which we cannot watch: look again, slowly.
     if (failures.length > 0) return { requeueAfter: deps.refusalRecheckMs ?? 300_000 };
     // A foreign object at one of our names is not watched (our informers filter by label): look again later.
-    if (conflicts.length > 0 || terminating.length > 0)
+    if (conflicts.length > 0 || terminating.length > 0 || unmanaged.length > 0)
       return { requeueAfter: deps.conflictRecheckMs ?? 30_000 };
     return {};
   };

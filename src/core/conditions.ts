@@ -16,6 +16,8 @@ export const STALLED_REASONS = [
   'NameConflict',
   // A grant this generation removes is held by a foreign finalizer: still in force.
   'DeletionBlocked',
+  // Something the operator created lost its labels or record: out of its reach, possibly in force.
+  'Unmanaged',
 ] as const;
 export type StalledReason = (typeof STALLED_REASONS)[number];
 

@@ -99,6 +99,18 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
       )} was accepted, but its finalizers keep it. Remove those finalizers.`,
     });
   }
+  const unmanaged = plan.unmanaged ?? [];
+  if (unmanaged.length > 0) {
+    problems.push({
+      reason: 'Unmanaged',
+      message:
+        `The operator created ${listed(unmanaged.map(describe))} for this policy, but ${
+          unmanaged.length === 1 ? 'it has' : 'they have'
+        } since lost the operator's labels or ownership record (annotation impersonation-operator.io/policy-uid) ` +
+        'or been replaced by an object the operator did not create, so the operator may no longer change or ' +
+        'delete it; it may still grant access. Delete it.',
+    });
+  }
   return problems;
 }
 
@@ -140,7 +152,7 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
   ]) {
     if (!failed.has(refKey(ref))) refs.set(refKey(ref), ref);
   }
-  for (const t of plan.terminating ?? []) {
+  for (const t of [...(plan.terminating ?? []), ...(plan.unmanaged ?? [])]) {
     const ref: ObjectRef =
       t.namespace === undefined
         ? { kind: t.kind, name: t.name }

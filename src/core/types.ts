@@ -211,7 +211,7 @@ export interface PolicyPlan {
   apply: RbacObject[];
   /** A binding whose roleRef changed (immutable): delete the existing object, then create this one. */
   replace: RbacObject[];
-  /** Owned (our label and our ownerReference uid) but no longer desired: delete. */
+  /** Ours by our record (label + policy-uid annotation; or an orphan of an earlier uid), not desired: delete. */
   prune: PruneTarget[];
   /** Desired names taken by objects that are not ours: left alone and reported. */
   conflicts: NameConflict[];
@@ -229,6 +229,11 @@ export interface PolicyPlan {
   foreignLabels?: ForeignLabels[];
   /** Ours, no longer desired, deletion accepted but held by a foreign finalizer: still in force. */
   terminating?: TerminatingObject[];
+  /**
+   * Created by the operator for this policy (listed in the last status.inventory), still there, but
+   * stripped of our labels or record (or replaced): out of our reach, possibly still in force.
+   */
+  unmanaged?: ObjectRef[];
 }
 
 /** A failed action, reported back by the controller for status. */

@@ -60,6 +60,14 @@ const ids = {
   },
   label: { proxy: `tproxy-label-${s}`, user: `tuser-label-${s}@example.com` },
   replace: { proxy: `tproxy-repl-${s}` },
+  relabel: {
+    proxy: `tproxy-rel-${s}`,
+    user: `tuser-rel-${s}@example.com`,
+    roleA: `Relabel A ${s}`,
+    groupA: `relabel-a-${s}`,
+    roleB: `Relabel B ${s}`,
+    groupB: `relabel-b-${s}`,
+  },
 };
 const names = {
   strip: `tmp-strip-${s}`,
@@ -67,6 +75,7 @@ const names = {
   hold: `tmp-hold-${s}`,
   label: `tmp-label-${s}`,
   replace: `tmp-replace-${s}`,
+  relabel: `tmp-relabel-${s}`,
 };
 const RESYNC = '--resync-period=0';
 const HOLD = 'example.com/hold';
@@ -98,8 +107,15 @@ describe('tampering with generated RBAC (integration)', () => {
     expect(role.status).toBe(201);
     rbac = await installOperatorRbac({
       impersonate: {
-        users: [ids.strip.user, ids.offline.user, ids.hold.user, ids.label.user],
-        groups: [ids.strip.group, ids.offline.group, ids.hold.groupA, ids.hold.groupB],
+        users: [ids.strip.user, ids.offline.user, ids.hold.user, ids.label.user, ids.relabel.user],
+        groups: [
+          ids.strip.group,
+          ids.offline.group,
+          ids.hold.groupA,
+          ids.hold.groupB,
+          ids.relabel.groupA,
+          ids.relabel.groupB,
+        ],
         serviceAccounts: [{ namespace: ns, name: 'deployer' }],
       },
       bindableClusterRoles: [reader],
@@ -292,7 +308,7 @@ describe('tampering with generated RBAC (integration)', () => {
     expect(await mayImpersonate(proxy, 'users', id.user)).toBe(true);
   });
 
-  it('a generated Role replaced by a foreign one: nothing of ours stays bound to it, and the conflict is reported', async () => {
+  it('a generated Role replaced by a foreign one: nothing of ours stays bound to it, and it is reported', async () => {
     const id = ids.replace;
     await ensureServiceAccount(ns, 'deployer');
     await applyPolicy(
@@ -321,8 +337,9 @@ describe('tampering with generated RBAC (integration)', () => {
 
     const p = await waitForPolicy(
       names.replace,
-      (x) => condition(x, 'Stalled')?.reason === 'NameConflict',
-      'Stalled=NameConflict',
+      // Ours once (the last status listed it), now someone else's: reported as gone astray.
+      (x) => condition(x, 'Stalled')?.reason === 'Unmanaged',
+      'Stalled=Unmanaged',
     );
     expect(condition(p, 'Stalled')?.message).toContain(name);
     await eventually(
@@ -343,5 +360,61 @@ describe('tampering with generated RBAC (integration)', () => {
     await waitForPolicy(names.replace, isReady, 'Ready=True again', 90_000);
     expect(await mayImpersonate(proxy, 'serviceaccounts', 'deployer', ns)).toBe(true);
     expect(await mayImpersonate(proxy, 'serviceaccounts', 'anyone-else', ns)).toBe(false);
+  });
+
+  it('a group binding stripped of our labels by someone holding its rights: never Ready while it survives', async () => {
+    const id = ids.relabel;
+    const roles = [
+      { name: id.roleA, clusterRoles: [reader] },
+      { name: id.roleB, clusterRoles: [reader] },
+    ];
+    await applyPolicy(policy(names.relabel, proxySpec(id, roles)));
+    await waitForPolicy(names.relabel, isReady, 'Ready=True');
+    const target = (await groupBinding(names.relabel, id.groupB))!;
+    // Whoever holds the bound role's rules may update the binding (RBAC's escalation check): a reader
+    // with patch on ClusterRoleBindings strips our labels and record, and the binding leaves our sight.
+    const relabeller = `trelabel-${s}`;
+    cleanups.push(
+      await grant(`tmp-relabel-${s}`, { kind: 'User', name: relabeller }, [
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['list'] },
+        {
+          apiGroups: ['rbac.authorization.k8s.io'],
+          resources: ['clusterrolebindings'],
+          verbs: ['get', 'patch'],
+        },
+      ]),
+    );
+    const kc = await kubeconfigFor(relabeller);
+    const stripped = await eventually('the relabel to be allowed', async () => {
+      const res = await patchAs(kc, 'clusterrolebindings', target.metadata.name, {
+        metadata: { labels: null, annotations: null },
+      });
+      return res.status === 200 ? res : undefined;
+    });
+    expect(stripped.status).toBe(200);
+
+    // The role is removed from the policy: the binding it had is still in force, so no Ready=True.
+    await applyPolicy(policy(names.relabel, proxySpec(id, [roles[0]!])));
+    const p = await waitForPolicy(
+      names.relabel,
+      (x) => x.status?.observedGeneration === 2 && condition(x, 'Stalled')?.reason === 'Unmanaged',
+      'Stalled=Unmanaged for generation 2',
+    );
+    expect(condition(p, 'Ready')?.status).toBe('False');
+    expect(condition(p, 'Stalled')?.message).toContain(target.metadata.name);
+    const member = await kubeconfigFor(`trelmember-${s}`, [id.groupB]);
+    expect((await requestAs(member, 'GET', '/api/v1/namespaces/default/configmaps')).status).toBe(200);
+
+    // An administrator deletes it: the policy is Ready again, and nothing is left of role B.
+    expect(
+      (
+        await adminRequest(
+          'DELETE',
+          `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${target.metadata.name}`,
+        )
+      ).status,
+    ).toBe(200);
+    await waitForPolicy(names.relabel, isReady, 'Ready=True once it is gone', 90_000);
+    expect((await requestAs(member, 'GET', '/api/v1/namespaces/default/configmaps')).status).toBe(403);
   });
 });

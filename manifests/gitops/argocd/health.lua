@@ -6,13 +6,14 @@
 --   Ready=True for the current generation                                 -> Healthy
 --   Ready=False with a Stalled reason (InvalidSpec, AuthorCheckFailed, AuthorNotPermitted,
 --   AnyUserNotEnabled, Collision, Denied, Refused, NameConflict,
---   DeletionBlocked)                                                      -> Degraded
+--   DeletionBlocked, Unmanaged)                                           -> Degraded
 --   anything else                                                         -> Progressing
 -- Argo CD runs scripts from argocd-cm without the string library: only base, table and os.
 local hs = {}
 local stalledReasons = {
   InvalidSpec = true, AuthorCheckFailed = true, AuthorNotPermitted = true, AnyUserNotEnabled = true,
   Collision = true, Denied = true, Refused = true, NameConflict = true, DeletionBlocked = true,
+  Unmanaged = true,
 }
 
 local generation = nil

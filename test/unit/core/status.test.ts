@@ -274,3 +274,15 @@ describe('policyStatus never claims what is not in force', () => {
     expect(ImpersonationPolicyStatusSchema.safeParse(status).success).toBe(true);
   });
 });
+
+describe('policyStatus reports what left the operator reach', () => {
+  it('an object it created that lost its labels or record is Stalled=Unmanaged and stays listed', () => {
+    const plan = planFor({ impersonators: [...proxy], targets: { users: ['alice@example.com'] } });
+    const astray = { kind: 'ClusterRoleBinding' as const, name: 'stripped' };
+    const status = policyStatus({ generation: 2, now, plan: { ...plan, unmanaged: [astray] } });
+    expect(conditionOf(status, 'Stalled')).toMatchObject({ status: 'True', reason: 'Unmanaged' });
+    expect(conditionOf(status, 'Stalled')?.message).toContain('ClusterRoleBinding stripped');
+    expect(conditionOf(status, 'Ready')?.status).toBe('False');
+    expect(status.inventory).toContainEqual(astray);
+  });
+});
