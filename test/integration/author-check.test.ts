@@ -80,6 +80,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
   const missingClusterRole = clusterRoles[1]!;
   const limited = `limited-${s}`;
   const writer = `writer-${s}`;
+  const exempt = `exempt-${s}`;
   // What the writer asks for: grantable by the operator (in scoped mode too), not by the writer.
   const writerTarget = `writer-target-${s}@example.com`;
   const writerRole = `Writer Role ${s}`;
@@ -174,6 +175,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         },
         bindableClusterRoles: [...clusterRoles, 'view', 'edit'],
       },
+      admissionPolicy: { authorCheck: { exemptUsers: [exempt] } },
     };
     const valuesFile = join(clusterInfo().workDir, `ac-values-${s}.json`);
     await writeFile(valuesFile, JSON.stringify(values));
@@ -286,6 +288,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `ac-writer-${s}` },
         subjects: [
           { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: writer },
+          { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: exempt },
           { kind: 'ServiceAccount', name: 'flux-tenant-unprivileged', namespace: tenantNs },
         ],
       },
@@ -516,6 +519,20 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         impersonate: `system:serviceaccount:${tenantNs}:flux-tenant-unprivileged`,
       });
       await expectRefused(policyName('flux-unpriv'), `impersonate user ${okUser}`);
+    },
+    LONG,
+  );
+
+  it(
+    'provisions an exempt author’s policy without the check (an explicit chart value)',
+    async () => {
+      const name = policyName('exempt');
+      const p = await applyAs(await kubeconfigFor(exempt), name, { targets: { users: [writerTarget] } });
+      expect(stampOf(p).username).toBe(exempt);
+      await waitForPolicy(name, isReady, 'Ready', LONG);
+      expect(await proxyMay({ user: writerTarget })).toBe(true);
+      await deletePolicy(name);
+      await eventually('its grant to be gone', async () => !(await proxyMay({ user: writerTarget })), LONG);
     },
     LONG,
   );
