@@ -78,7 +78,7 @@ export async function runOperator(
     metrics.trackManagedObjects(kind, () => informer.cache.size);
   }
 
-  const index = new PolicyIndex(policies.cache);
+  const index = new PolicyIndex(policies.cache, { peersOnNewVersion: config.authorCheck.enabled });
   const recent = new RecentWrites();
   const events = new EventRecorder({
     client,

@@ -1,7 +1,12 @@
 // Which policies derive which groups, kept current from the policy informer. A reconcile reads its
 // cross-policy peers from here (only the policies sharing a group, not all N), and a change of a
 // policy's derived groups names the peers whose collisions may have appeared or cleared.
-import { parsePolicySpec, type ImpersonationPolicySpec, type ParseResult } from '../api/index.js';
+import {
+  AUTHOR_ANNOTATION,
+  parsePolicySpec,
+  type ImpersonationPolicySpec,
+  type ParseResult,
+} from '../api/index.js';
 import { derivedGroups, type PeerPolicy } from '../core/index.js';
 import type { ReadonlyStore } from '../kube/store.js';
 import type { KubeObject, ReadonlyDeep } from '../kube/types.js';
@@ -18,8 +23,16 @@ export class PolicyIndex {
   private readonly parsed = new WeakMap<object, ParseResult<ImpersonationPolicySpec>>();
   private readonly groupsOf = new Map<string, readonly string[]>();
   private readonly byGroup = new Map<string, Set<string>>();
+  private readonly versionOf = new Map<string, string>();
 
-  constructor(private readonly policies: ReadonlyStore<PolicyObject>) {}
+  /**
+   * `peersOnNewVersion` (the author check is on): a new generation or author stamp of a policy also
+   * names the peers sharing its groups, as its verdict (and so whether it collides) may have changed.
+   */
+  constructor(
+    private readonly policies: ReadonlyStore<PolicyObject>,
+    private readonly opts: { peersOnNewVersion?: boolean } = {},
+  ) {}
 
   parse(policy: ReadonlyDeep<PolicyObject>): ParseResult<ImpersonationPolicySpec> {
     let result = this.parsed.get(policy);
@@ -43,7 +56,20 @@ export class PolicyIndex {
   update(name: string, policy: ReadonlyDeep<PolicyObject> | undefined): string[] {
     const before = this.groupsOf.get(name) ?? [];
     const after = this.groupsFor(policy);
-    if (before.length === after.length && before.every((g, i) => g === after[i])) return [];
+    // A new generation or author stamp can change whether the policy passes the author check, and so
+    // whether it collides with its peers at all (a refused policy holds nothing back): tell them.
+    const version = policy
+      ? `${policy.metadata?.generation ?? 0}/${policy.metadata?.annotations?.[AUTHOR_ANNOTATION] ?? ''}`
+      : '';
+    const versionChanged = (this.versionOf.get(name) ?? '') !== version;
+    if (version === '') this.versionOf.delete(name);
+    else this.versionOf.set(name, version);
+    if (before.length === after.length && before.every((g, i) => g === after[i])) {
+      if (!this.opts.peersOnNewVersion || !versionChanged || before.length === 0) return [];
+      const peers = new Set<string>();
+      for (const g of after) for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) peers.add(peer);
+      return [...peers].sort(byString);
+    }
     const changed = new Set([
       ...before.filter((g) => !after.includes(g)),
       ...after.filter((g) => !before.includes(g)),

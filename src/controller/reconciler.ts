@@ -73,7 +73,7 @@ export interface ReconcilerDeps {
   /** Called after each reconcile of an existing policy (metrics). */
   onReconciled?: (name: string, stats: ReconcileStats, status: ImpersonationPolicyStatus) => void;
   /** No confused deputy: judges the policy's author before anything is planned (see author-check.ts). */
-  authorCheck?: Pick<AuthorCheck, 'judge' | 'forget'> | undefined;
+  authorCheck?: Pick<AuthorCheck, 'judge' | 'forget' | 'admitted'> | undefined;
   /** How often a policy with a NameConflict re-checks whether the foreign object went away. */
   conflictRecheckMs?: number;
 }
@@ -329,7 +329,10 @@ export function createReconciler(deps: ReconcilerDeps) {
     let observed: ObservedRbac;
     const authorRefused = spec.ok ? await deps.authorCheck?.judge(policy, spec.value) : undefined;
     if (spec.ok && !authorRefused) {
-      const peers = index.peersOf(name, derivedGroups(spec.value));
+      const candidates = index.peersOf(name, derivedGroups(spec.value));
+      const peers = deps.authorCheck
+        ? await deps.authorCheck.admitted(candidates, (n) => policies.get(n))
+        : candidates;
       const decisions = decidePolicy({ metadata: owner, spec: spec.value }, peers, config);
       const desired = desiredRbac(owner, decisions.grants);
       observed = gather(name, desired);

@@ -85,6 +85,9 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
   const writerTarget = `writer-target-${s}@example.com`;
   const writerRole = `Writer Role ${s}`;
   const victim = `victim-${s}@example.com`;
+  // Two raw role names, one group: a collision (fail closed in every policy involved).
+  const sharedRole = `Shared ${s}`;
+  const sharedGroup = `shared-${s}`;
   const argoNs = `argocd-${s}`;
   const fluxController = `kustomize-controller-${s}`;
   const tenantNs = `tenant-${s}`;
@@ -167,6 +170,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
             'sre-on-call',
             'developers',
             writerRole.toLowerCase().replaceAll(' ', '-'),
+            sharedGroup,
           ],
           serviceAccounts: [
             { namespace: saNs, name: 'deployer' },
@@ -519,6 +523,40 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         impersonate: `system:serviceaccount:${tenantNs}:flux-tenant-unprivileged`,
       });
       await expectRefused(policyName('flux-unpriv'), `impersonate user ${okUser}`);
+    },
+    LONG,
+  );
+
+  it(
+    'lets a refused policy hold back no other policy’s group (a collision needs a policy that has effect)',
+    async () => {
+      const a = policyName('shared-a');
+      await applyAs(clusterInfo().adminKubeconfig, a, {
+        roles: [{ name: sharedRole, clusterRoles: ['view'] }],
+      });
+      await waitForPolicy(a, isReady, 'Ready', LONG);
+      // The writer's policy names the same group under another role name: refused, and A keeps its group.
+      const b = policyName('shared-b');
+      await applyAs(await kubeconfigFor(writer), b, {
+        roles: [{ name: sharedRole.toUpperCase(), clusterRoles: ['view'] }],
+      });
+      await expectRefused(b, `impersonate group ${sharedGroup}`);
+      const stillA = await waitForPolicy(a, isReady, 'Ready', LONG);
+      expect(stillA.status?.collisions ?? []).toEqual([]);
+      // The same policy by an author who may grant it does collide: A holds the group back.
+      await applyAs(clusterInfo().adminKubeconfig, b, {
+        roles: [{ name: sharedRole.toUpperCase(), clusterRoles: ['view'] }],
+        targets: { users: [okUser] },
+      });
+      const collided = await waitForPolicy(
+        a,
+        (p) => condition(p, 'Stalled')?.reason === 'Collision',
+        'a Collision',
+        LONG,
+      );
+      expect(collided.status?.collisions?.[0]?.group).toBe(sharedGroup);
+      await deletePolicy(b);
+      await deletePolicy(a);
     },
     LONG,
   );

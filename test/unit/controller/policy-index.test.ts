@@ -33,6 +33,29 @@ describe('PolicyIndex', () => {
     expect(index.update('a', undefined)).toEqual([]);
   });
 
+  it('with the author check, also names the peers of a policy whose generation or author changed', () => {
+    const store = new Store<PolicyObject>();
+    const index = new PolicyIndex(store, { peersOnNewVersion: true });
+    const put = (p: PolicyObject) => {
+      store.upsert(p);
+      return index.update(p.metadata!.name!, store.get(p.metadata!.name!));
+    };
+    const stamp = (user: string) => ({ annotations: { 'impersonation-operator.io/author': user } });
+    put(policy('a', ['Shared'], { generation: 1 }));
+    put(policy('c', ['Else'], { generation: 1 }));
+    expect(put(policy('b', ['shared'], { generation: 1, ...stamp('writer') }))).toEqual(['a']);
+    // Same groups, same generation and stamp (a status write): nobody.
+    expect(put(policy('b', ['shared'], { generation: 1, ...stamp('writer') }))).toEqual([]);
+    // A new generation or a new author may change b's verdict, so a's collisions.
+    expect(put(policy('b', ['shared'], { generation: 2, ...stamp('writer') }))).toEqual(['a']);
+    expect(put(policy('b', ['shared'], { generation: 2, ...stamp('admin') }))).toEqual(['a']);
+    // Without the option the index names peers only when groups change.
+    const plain = setup();
+    plain.put(policy('a', ['Shared'], { generation: 1 }));
+    plain.put(policy('b', ['shared'], { generation: 1 }));
+    expect(plain.put(policy('b', ['shared'], { generation: 2 }))).toEqual([]);
+  });
+
   it('returns only the live peers sharing a group, parsed', () => {
     const { index, put } = setup();
     put(policy('a', ['Shared']));
