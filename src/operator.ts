@@ -136,7 +136,7 @@ export async function runOperator(
     metrics.trackManagedObjects(kind, () => informer.cache.size);
   }
 
-  const index = new PolicyIndex(policies.cache);
+  const index = new PolicyIndex(policies.cache, { peersOnNewVersion: config.authorCheck.enabled });
   const recent = new RecentWrites();
   const events = new EventRecorder({
     client,
@@ -174,10 +174,6 @@ export async function runOperator(
     log,
     now: () => new Date(),
     refusalRecheckMs: config.refusalRecheckMs,
-    // The controller is built below; a requeue only ever happens inside a reconcile it runs.
-    requeue: (names) => {
-      for (const n of names) controller.enqueue(n);
-    },
     onReconciled: (name, stats) => {
       metrics.setPolicyCounts(name, { collisions: stats.collisions, deniedEntries: stats.denied });
       health.setWritable(true);

@@ -15,7 +15,7 @@
 // creates). Answers are also cached per (author, attribute) for `cacheTtlMs`, so policies by one author
 // share them. A restart runs the reviews again, with the author's rights of that moment.
 import { AUTHOR_ANNOTATION, type ImpersonationPolicySpec } from '../api/index.js';
-import { derivedGroups, type Problem } from '../core/index.js';
+import { derivedGroups, type PeerPolicy, type Problem } from '../core/index.js';
 import { reviewAccess, type ResourceAttributes, type ReviewedUser } from '../kube/access-review.js';
 import type { KubeClient } from '../kube/client.js';
 import { KubeApiError } from '../kube/errors.js';
@@ -166,6 +166,7 @@ function verdictKey(policy: ReadonlyDeep<PolicyObject>): string {
 
 export class AuthorCheck {
   private readonly verdicts = new Map<string, Verdict>();
+  private readonly pending = new Map<string, Promise<AuthorProblem | undefined>>();
   private readonly answers = new Map<string, { allowed: boolean; expires: number }>();
   private readonly exempt: ReadonlySet<string>;
   private readonly ttl: number;
@@ -175,16 +176,6 @@ export class AuthorCheck {
     this.exempt = new Set(opts.exemptUsers ?? []);
     this.ttl = opts.cacheTtlMs ?? 5 * 60_000;
     this.now = opts.now ?? Date.now;
-  }
-
-  /**
-   * Whether the current generation of this policy is known to be refused (sync, from the last
-   * verdict). A refused policy is no peer for collisions: its author could otherwise revoke another
-   * tenant's group by naming a colliding role. Not judged yet: false (it still counts as a peer).
-   */
-  isRefused(policy: ReadonlyDeep<PolicyObject>): boolean {
-    const known = this.verdicts.get(policy.metadata?.name ?? '');
-    return known !== undefined && known.key === verdictKey(policy) && known.problem !== undefined;
   }
 
   /** Forgets a deleted policy's verdict. */
@@ -205,6 +196,22 @@ export class AuthorCheck {
     const key = verdictKey(policy);
     const known = this.verdicts.get(name);
     if (known?.key === key) return known.problem;
+    // A policy is judged by its own reconcile and as a peer of others: one round of reviews for both.
+    const pendingKey = `${name}|${key}`;
+    let pending = this.pending.get(pendingKey);
+    if (!pending) {
+      pending = this.judgeNow(name, key, stamp, spec).finally(() => this.pending.delete(pendingKey));
+      this.pending.set(pendingKey, pending);
+    }
+    return pending;
+  }
+
+  private async judgeNow(
+    name: string,
+    key: string,
+    stamp: string | undefined,
+    spec: ImpersonationPolicySpec,
+  ): Promise<AuthorProblem | undefined> {
     let problem: AuthorProblem | undefined;
     try {
       problem = await this.decide(stamp, spec);
@@ -221,6 +228,25 @@ export class AuthorCheck {
     }
     this.verdicts.set(name, { key, problem });
     return problem;
+  }
+
+  /**
+   * The peers whose authors may grant them: a refused policy provisions nothing, so it must not hold
+   * back another policy's groups either (a collision caused by a policy that has no effect). A peer
+   * whose verdict changes without a change of its groups is seen here at this policy's next reconcile
+   * (resync).
+   */
+  async admitted(
+    peers: readonly PeerPolicy[],
+    lookup: (name: string) => ReadonlyDeep<PolicyObject> | undefined,
+  ): Promise<PeerPolicy[]> {
+    const verdicts = await Promise.all(
+      peers.map(async (peer) => {
+        const object = lookup(peer.metadata.name);
+        return object !== undefined && (await this.judge(object, peer.spec)) === undefined;
+      }),
+    );
+    return peers.filter((_, i) => verdicts[i]);
   }
 
   private async decide(

@@ -1,7 +1,12 @@
 // Which policies derive which groups, kept current from the policy informer. A reconcile reads its
 // cross-policy peers from here (only the policies sharing a group, not all N), and a change of a
 // policy's derived groups names the peers whose collisions may have appeared or cleared.
-import { parsePolicySpec, type ImpersonationPolicySpec, type ParseResult } from '../api/index.js';
+import {
+  AUTHOR_ANNOTATION,
+  parsePolicySpec,
+  type ImpersonationPolicySpec,
+  type ParseResult,
+} from '../api/index.js';
 import { derivedGroups, type PeerPolicy } from '../core/index.js';
 import type { ReadonlyStore } from '../kube/store.js';
 import type { KubeObject, ReadonlyDeep } from '../kube/types.js';
@@ -21,8 +26,16 @@ export class PolicyIndex {
   /** Target ClusterRole -> policies binding it: a change of its rules may change their verdict. */
   private readonly byClusterRole = new Map<string, Set<string>>();
   private readonly clusterRolesOf = new Map<string, readonly string[]>();
+  private readonly versionOf = new Map<string, string>();
 
-  constructor(private readonly policies: ReadonlyStore<PolicyObject>) {}
+  /**
+   * `peersOnNewVersion` (the author check is on): a new generation or author stamp of a policy also
+   * names the peers sharing its groups, as its verdict (and so whether it collides) may have changed.
+   */
+  constructor(
+    private readonly policies: ReadonlyStore<PolicyObject>,
+    private readonly opts: { peersOnNewVersion?: boolean } = {},
+  ) {}
 
   parse(policy: ReadonlyDeep<PolicyObject>): ParseResult<ImpersonationPolicySpec> {
     let result = this.parsed.get(policy);
@@ -47,7 +60,20 @@ export class PolicyIndex {
     this.updateClusterRoles(name, policy);
     const before = this.groupsOf.get(name) ?? [];
     const after = this.groupsFor(policy);
-    if (before.length === after.length && before.every((g, i) => g === after[i])) return [];
+    // A new generation or author stamp can change whether the policy passes the author check, and so
+    // whether it collides with its peers at all (a refused policy holds nothing back): tell them.
+    const version = policy
+      ? `${policy.metadata?.generation ?? 0}/${policy.metadata?.annotations?.[AUTHOR_ANNOTATION] ?? ''}`
+      : '';
+    const versionChanged = (this.versionOf.get(name) ?? '') !== version;
+    if (version === '') this.versionOf.delete(name);
+    else this.versionOf.set(name, version);
+    if (before.length === after.length && before.every((g, i) => g === after[i])) {
+      if (!this.opts.peersOnNewVersion || !versionChanged || before.length === 0) return [];
+      const peers = new Set<string>();
+      for (const g of after) for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) peers.add(peer);
+      return [...peers].sort(byString);
+    }
     const changed = new Set([
       ...before.filter((g) => !after.includes(g)),
       ...after.filter((g) => !before.includes(g)),
@@ -90,18 +116,13 @@ export class PolicyIndex {
   }
 
   /** The other live policies deriving any of `groups`, parsed: the peers a collision check needs. */
-  peersOf(
-    name: string,
-    groups: readonly string[],
-    /** Peers to leave out: refused ones, which provision nothing and so cannot collide. */
-    exclude: (peer: ReadonlyDeep<PolicyObject>) => boolean = () => false,
-  ): PeerPolicy[] {
+  peersOf(name: string, groups: readonly string[]): PeerPolicy[] {
     const names = new Set<string>();
     for (const g of groups) for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) names.add(peer);
     const peers: PeerPolicy[] = [];
     for (const peerName of [...names].sort(byString)) {
       const peer = this.policies.get(peerName);
-      if (!peer || peer.metadata?.deletionTimestamp || exclude(peer)) continue;
+      if (!peer || peer.metadata?.deletionTimestamp) continue;
       const spec = this.parse(peer);
       if (spec.ok) peers.push({ metadata: { name: peerName }, spec: spec.value });
     }

@@ -81,9 +81,7 @@ export interface ReconcilerDeps {
   /** Called after each reconcile of an existing policy (metrics). */
   onReconciled?: (name: string, stats: ReconcileStats, status: ImpersonationPolicyStatus) => void;
   /** No confused deputy: judges the policy's author before anything is planned (see author-check.ts). */
-  authorCheck?: Pick<AuthorCheck, 'judge' | 'forget' | 'isRefused'> | undefined;
-  /** Queues other policies (peers whose collisions may have cleared). */
-  requeue?: (names: readonly string[]) => void;
+  authorCheck?: Pick<AuthorCheck, 'judge' | 'forget' | 'admitted'> | undefined;
   /** How often a policy with a NameConflict re-checks whether the foreign object went away. */
   conflictRecheckMs?: number;
   /** What the cluster says about the spec's ClusterRoles and targets (may ask the API server). */
@@ -524,18 +522,12 @@ export function createReconciler(deps: ReconcilerDeps) {
 
     let plan: PolicyPlan;
     let observed: ObservedRbac;
-    const wasRefused = deps.authorCheck?.isRefused(policy) ?? false;
     const authorRefused = spec.ok ? await deps.authorCheck?.judge(policy, spec.value) : undefined;
-    if (spec.ok && authorRefused && !wasRefused) {
-      // Newly refused: it no longer holds back the groups of the policies it collided with.
-      deps.requeue?.(index.peersOf(name, derivedGroups(spec.value)).map((p) => p.metadata.name));
-    }
     if (spec.ok && !authorRefused) {
-      const peers = index.peersOf(
-        name,
-        derivedGroups(spec.value),
-        (peer) => deps.authorCheck?.isRefused(peer) ?? false,
-      );
+      const candidates = index.peersOf(name, derivedGroups(spec.value));
+      const peers = deps.authorCheck
+        ? await deps.authorCheck.admitted(candidates, (n) => policies.get(n))
+        : candidates;
       const facts = (await deps.facts?.(spec.value)) ?? {};
       const decisions = decidePolicy({ metadata: owner, spec: spec.value }, peers, config, facts);
       const desired = desiredRbac(owner, decisions.grants);

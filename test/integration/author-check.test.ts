@@ -80,10 +80,14 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
   const missingClusterRole = clusterRoles[1]!;
   const limited = `limited-${s}`;
   const writer = `writer-${s}`;
+  const exempt = `exempt-${s}`;
   // What the writer asks for: grantable by the operator (in scoped mode too), not by the writer.
   const writerTarget = `writer-target-${s}@example.com`;
   const writerRole = `Writer Role ${s}`;
   const victim = `victim-${s}@example.com`;
+  // Two raw role names, one group: a collision (fail closed in every policy involved).
+  const sharedRole = `Shared ${s}`;
+  const sharedGroup = `shared-${s}`;
   const argoNs = `argocd-${s}`;
   const fluxController = `kustomize-controller-${s}`;
   const tenantNs = `tenant-${s}`;
@@ -166,6 +170,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
             'sre-on-call',
             'developers',
             writerRole.toLowerCase().replaceAll(' ', '-'),
+            sharedGroup,
           ],
           serviceAccounts: [
             { namespace: saNs, name: 'deployer' },
@@ -174,6 +179,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         },
         bindableClusterRoles: [...clusterRoles, 'view', 'edit'],
       },
+      admissionPolicy: { authorCheck: { exemptUsers: [exempt] } },
     };
     const valuesFile = join(clusterInfo().workDir, `ac-values-${s}.json`);
     await writeFile(valuesFile, JSON.stringify(values));
@@ -286,6 +292,7 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `ac-writer-${s}` },
         subjects: [
           { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: writer },
+          { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: exempt },
           { kind: 'ServiceAccount', name: 'flux-tenant-unprivileged', namespace: tenantNs },
         ],
       },
@@ -516,6 +523,54 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         impersonate: `system:serviceaccount:${tenantNs}:flux-tenant-unprivileged`,
       });
       await expectRefused(policyName('flux-unpriv'), `impersonate user ${okUser}`);
+    },
+    LONG,
+  );
+
+  it(
+    'lets a refused policy hold back no other policy’s group (a collision needs a policy that has effect)',
+    async () => {
+      const a = policyName('shared-a');
+      await applyAs(clusterInfo().adminKubeconfig, a, {
+        roles: [{ name: sharedRole, clusterRoles: ['view'] }],
+      });
+      await waitForPolicy(a, isReady, 'Ready', LONG);
+      // The writer's policy names the same group under another role name: refused, and A keeps its group.
+      const b = policyName('shared-b');
+      await applyAs(await kubeconfigFor(writer), b, {
+        roles: [{ name: sharedRole.toUpperCase(), clusterRoles: ['view'] }],
+      });
+      await expectRefused(b, `impersonate group ${sharedGroup}`);
+      const stillA = await waitForPolicy(a, isReady, 'Ready', LONG);
+      expect(stillA.status?.collisions ?? []).toEqual([]);
+      // The same policy by an author who may grant it does collide: A holds the group back.
+      await applyAs(clusterInfo().adminKubeconfig, b, {
+        roles: [{ name: sharedRole.toUpperCase(), clusterRoles: ['view'] }],
+        targets: { users: [okUser] },
+      });
+      const collided = await waitForPolicy(
+        a,
+        (p) => condition(p, 'Stalled')?.reason === 'Collision',
+        'a Collision',
+        LONG,
+      );
+      expect(collided.status?.collisions?.[0]?.group).toBe(sharedGroup);
+      await deletePolicy(b);
+      await deletePolicy(a);
+    },
+    LONG,
+  );
+
+  it(
+    'provisions an exempt author’s policy without the check (an explicit chart value)',
+    async () => {
+      const name = policyName('exempt');
+      const p = await applyAs(await kubeconfigFor(exempt), name, { targets: { users: [writerTarget] } });
+      expect(stampOf(p).username).toBe(exempt);
+      await waitForPolicy(name, isReady, 'Ready', LONG);
+      expect(await proxyMay({ user: writerTarget })).toBe(true);
+      await deletePolicy(name);
+      await eventually('its grant to be gone', async () => !(await proxyMay({ user: writerTarget })), LONG);
     },
     LONG,
   );

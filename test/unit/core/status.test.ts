@@ -200,6 +200,25 @@ describe('policyStatus', () => {
     });
   });
 
+  it.each(['AuthorCheckFailed', 'AuthorNotPermitted'] as const)(
+    'reports an author refusal (%s) as Stalled with nothing provisioned',
+    (reason) => {
+      const status = policyStatus({
+        generation: 2,
+        now,
+        plan: planRemoval({ name: 'p', uid: 'uid-p' }, NOTHING_OBSERVED),
+        authorRefused: { reason, message: 'Nothing is provisioned: impersonate user bob.' },
+      });
+      expect(status).toMatchObject({ observedGeneration: 2, inventory: [], roleCount: 0 });
+      expect(conditionOf(status, 'Stalled')).toMatchObject({
+        status: 'True',
+        reason,
+        message: 'Nothing is provisioned: impersonate user bob.',
+      });
+      expect(conditionOf(status, 'Ready')).toMatchObject({ status: 'False', reason });
+    },
+  );
+
   it('is unchanged by a second reconcile of the same world (no status write)', () => {
     const plan = planFor({ impersonators: [...proxy], targets: { users: ['alice@example.com'] } });
     const first = policyStatus({ generation: 1, now, plan });
