@@ -668,6 +668,23 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
         /system: ClusterRole/,
       );
       await refused(binding(`imppol-stolen-b4-${s}`, 'cluster-admin', [group('x')]), /denied ClusterRole/);
+      // edit/admin cluster-wide impersonate every service account (kube-system's included).
+      await refused(binding(`imppol-stolen-b5-${s}`, 'edit', [group('x')]), /admin or edit cluster-wide/);
+      const kubeSystemBinding = await requestAs(
+        saKubeconfig,
+        'POST',
+        `${RBAC}/namespaces/kube-system/rolebindings?dryRun=All`,
+        {
+          body: {
+            metadata: { name: `imppol-stolen-b6-${s}`, labels },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+            subjects: [group('x')],
+          },
+        },
+      );
+      expect(describeResponse(kubeSystemBinding)).toMatch(
+        /^403 .*admin or edit cluster-wide or in a protected/,
+      );
       // An unlabelled RBAC object: neither created nor touched.
       await refused(
         post('clusterroles', {
