@@ -38,10 +38,19 @@ async function installAuthorStamp(kubectl: (...a: string[]) => string): Promise<
       spec: { impersonators: [{ kind: 'User', name: 'probe' }] },
     }),
   );
-  const deadline = Date.now() + 30_000;
-  while (!kubectl('create', '--dry-run=server', '-o', 'json', '-f', probe).includes(AUTHOR_ANNOTATION)) {
+  // Retried: a fresh control plane may not serve the CRD or the policy yet ("ServiceUnavailable").
+  const deadline = Date.now() + 60_000;
+  const stamped = (): boolean => {
+    try {
+      return kubectl('create', '--dry-run=server', '-o', 'json', '-f', probe).includes(AUTHOR_ANNOTATION);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      return false;
+    }
+  };
+  while (!stamped()) {
     if (Date.now() > deadline)
-      throw new Error('the author-stamp MutatingAdmissionPolicy did not take effect');
+      throw new Error('the author-stamp MutatingAdmissionPolicy did not take effect within 60s');
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
