@@ -380,6 +380,22 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
   );
 
   it(
+    'refuses allowAnyUser without the operator opt-in (the chart default), in this mode too',
+    async () => {
+      const name = policyName('any-user');
+      await applyAs(clusterInfo().adminKubeconfig, name, { targets: { allowAnyUser: true } });
+      const p = await waitForPolicy(name, stalled, 'Stalled', LONG);
+      expect(condition(p, 'Stalled')?.reason).toBe('AnyUserNotEnabled');
+      expect(condition(p, 'Stalled')?.message).toContain('--allow-any-user');
+      expect(p.status?.allowAnyUserInForce).toBe(false);
+      expect(await generatedObjects(name)).toEqual([]);
+      expect(await proxyMay({ user: `anyone-${s}` })).toBe(false);
+      await deletePolicy(name);
+    },
+    LONG,
+  );
+
+  it(
     'provisions the README example written by a cluster-admin',
     async () => {
       const name = policyName('readme');
