@@ -97,10 +97,10 @@ export const CONFIG_HELP = `Operator configuration (give the values your operato
       --protected-namespaces LIST       Namespaces whose service accounts are never targets (default:
                                         ${DEFAULT_PROTECTED_NAMESPACES.join(',')}; the operator adds its own namespace).
       --allow-any-user                  The operator's opt-in to targets.allowAnyUser (default: off).
-      --cluster-roles FILE              ClusterRoles of the cluster (kubectl get clusterroles -o yaml): bound
-                                        ClusterRoles are then judged by their rules as the operator judges them
-                                        (cluster-admin by another name, or missing). Targets' own powers are
-                                        only judged by the operator (it asks the API server).`;
+      --cluster-roles FILE              The cluster's RBAC (kubectl get clusterroles,clusterrolebindings -o yaml):
+                                        bound ClusterRoles are judged by their rules, and targets by the
+                                        ClusterRoleBindings that already make them powerful, as the operator
+                                        judges them (cluster-admin by another name, missing roles).`;
 
 export function coreConfig(
   command: string,

@@ -93,7 +93,7 @@ spec:
     expect(r.report.findings[0]?.message).toContain(`${join(dir, 'a.yaml')} (document 1)`);
   });
 
-  it('judges bound ClusterRoles by their rules with --cluster-roles, as the operator does', async () => {
+  it('judges bound ClusterRoles and powerful targets with --cluster-roles, as the operator does', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'impop-check-'));
     const roles = join(dir, 'clusterroles.yaml');
     await writeFile(
@@ -109,6 +109,11 @@ items:
     kind: ClusterRole
     metadata: { name: my-admin }
     rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }]
+  - apiVersion: rbac.authorization.k8s.io/v1
+    kind: ClusterRoleBinding
+    metadata: { name: kubeadm-admins }
+    roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: my-admin }
+    subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'kubeadm:cluster-admins' }]
 `,
     );
     await writeFile(
@@ -118,6 +123,7 @@ kind: ImpersonationPolicy
 metadata: { name: p }
 spec:
   impersonators: [{ kind: User, name: proxy }]
+  targets: { groups: ['kubeadm:cluster-admins'] }
   roles:
     - { name: Readers, clusterRoles: [view] }
     - { name: Admins, clusterRoles: [my-admin, ghost] }
@@ -125,9 +131,10 @@ spec:
     );
     const r = await check(['--cluster-roles', roles, join(dir, 'p.yaml')]);
     expect(brief(r.report)).toEqual([
-      'error Denied/UnknownClusterRole p spec.roles[1].clusterRoles[1]:8',
-      'error Denied/PowerfulClusterRole p spec.roles[1].clusterRoles[0]:8',
-      'error Denied/NoPermittedClusterRoles p spec.roles[1].name:8',
+      'error Denied/PowerfulTarget p spec.targets.groups[0]:6',
+      'error Denied/UnknownClusterRole p spec.roles[1].clusterRoles[1]:9',
+      'error Denied/PowerfulClusterRole p spec.roles[1].clusterRoles[0]:9',
+      'error Denied/NoPermittedClusterRoles p spec.roles[1].name:9',
     ]);
     expect(r.code).toBe(1);
     // Without the file the rules are not known here: only the operator judges them.
