@@ -195,7 +195,7 @@ describe('kubectl-impersonation (integration)', () => {
     );
 
     const clusterRoles = join(dir, 'clusterroles.yaml');
-    await writeFile(clusterRoles, await kubectlOk(['get', 'clusterroles', '-o', 'yaml']));
+    await writeFile(clusterRoles, await kubectlOk(['get', 'clusterroles,clusterrolebindings', '-o', 'yaml']));
     const render2 = await cli([
       'render',
       '--cluster-roles',
