@@ -191,9 +191,7 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
       stalled: stalledProblems(input),
       ...(retrying === undefined ? {} : { retrying }),
       readyMessage:
-        inactive === undefined
-          ? readyMessage(plan, inventory.length, anyUser)
-          : `${lifetimeMessage(inactive)} ${readyMessage(plan, inventory.length, anyUser)}`,
+        inactive === undefined ? readyMessage(plan, inventory.length, anyUser) : lifetimeMessage(inactive),
       ...(inactive === undefined ? {} : { readyReason: inactive.state }),
     }),
   ];
