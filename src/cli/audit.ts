@@ -185,7 +185,17 @@ export async function runAudit(args: string[], io: Io): Promise<number> {
       );
       return EXIT_UNUSABLE;
     }
-    usage = new PolicyUsage(decided.map((d) => ({ policy: d.name, objects: d.objects })));
+    usage = new PolicyUsage(
+      decided.map((d) => {
+        const { validFrom, validUntil, suspend } = d.loaded.policy.spec;
+        const window = {
+          ...(validFrom === undefined ? {} : { from: Date.parse(validFrom) }),
+          ...(validUntil === undefined ? {} : { until: Date.parse(validUntil) }),
+          ...(suspend ? { suspended: true } : {}),
+        };
+        return { policy: d.name, objects: d.objects, ...(Object.keys(window).length > 0 ? { window } : {}) };
+      }),
+    );
   }
 
   const dedupe = new StageDeduper();
