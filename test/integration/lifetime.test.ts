@@ -81,8 +81,13 @@ describe('lifetime, pause and group mapping (integration)', () => {
   let rbac: OperatorRbac;
   let proxy: string;
   const running: OperatorProcess[] = [];
+  // No periodic resync: whatever happens at a boundary is the lifetime timer's doing.
   const start = async (args: string[] = ['--no-leader-elect'], env: Record<string, string> = {}) => {
-    const op = await startOperator({ kubeconfig: await rbac.kubeconfig(), args, env });
+    const op = await startOperator({
+      kubeconfig: await rbac.kubeconfig(),
+      args: [...args, '--resync-period=0'],
+      env,
+    });
     running.push(op);
     await op.waitReady();
     return op;
