@@ -17,6 +17,7 @@ import {
 import {
   ImpersonationPolicySpecSchema,
   ImpersonationPolicyStatusSchema,
+  KEEP_PATTERN,
   ROOT_VALIDATIONS,
 } from './policy.js';
 
@@ -103,7 +104,9 @@ export function structuralSchema(node: JsonSchema, path = ''): JsonSchema {
       out[key] = value;
     }
   }
-  if (out.format === 'date-time') delete out.pattern;
+  // zod's own date-time regex is dropped (the format says it); a field marked KEEP_PATTERN keeps its own.
+  if (out.format === 'date-time' && out[KEEP_PATTERN] !== true) delete out.pattern;
+  delete out[KEEP_PATTERN];
   if ('default' in out && (out.type === 'array' || out.type === 'object')) delete out.default;
   if (typeof out.type !== 'string') throw new Error(`${path || '<root>'}: every node needs a single 'type'`);
   if (out.type === 'object' && out.properties !== undefined && out.additionalProperties !== undefined) {
@@ -194,6 +197,18 @@ export function impersonationPolicyCrd(): Record<string, unknown> {
               type: 'boolean',
               jsonPath: '.status.allowAnyUserInForce',
               description: 'The impersonators may become ANY user.',
+            },
+            {
+              name: 'Lifetime',
+              type: 'string',
+              jsonPath: '.status.lifetime',
+              description: 'Active, NotYetValid, Expired or Suspended (spec.validFrom, validUntil, suspend).',
+            },
+            {
+              name: 'Next-Change',
+              type: 'string',
+              jsonPath: '.status.nextLifetimeChange',
+              description: 'When the lifetime changes next by itself.',
             },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
             {

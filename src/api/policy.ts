@@ -347,7 +347,102 @@ export const RoleSchema = documented(
   "An external role (for example an access proxy's role): its group is bound to ClusterRoles.",
 );
 
-export const GROUP_NAME_NORMALIZATIONS = ['AccessProxy', 'Verbatim'] as const;
+export const GROUP_NAME_NORMALIZATIONS = ['AccessProxy', 'Lowercase', 'Verbatim'] as const;
+
+// ---------------------------------------------------------------------------------------------
+// spec.validFrom / spec.validUntil / spec.suspend / spec.groupPrefix (issue 12: lifetime, pause, group mapping)
+
+/**
+ * RFC 3339 to the second, with an explicit zone ('Z' or +hh:mm): the API server's `date-time` format
+ * alone also takes zone-less local times and fractions, which zod would judge differently, so the
+ * pattern is enforced too (crd.ts keeps it, see KEEP_PATTERN). The calendar (Feb 30) is checked by
+ * the API server's `date-time` format and by `isCalendarDate` here.
+ */
+export const RFC3339_SECONDS =
+  /^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$/;
+
+/** A marker for crd.ts: keep `pattern` on this `date-time` string (it drops zod's own date-time regex). */
+export const KEEP_PATTERN = 'x-impersonation-operator-keep-pattern';
+
+/** Whether the date part of an RFC3339_SECONDS string exists (no Feb 30, Feb 29 only in leap years). */
+export function isCalendarDate(value: string): boolean {
+  const year = Number(value.slice(0, 4));
+  const month = Number(value.slice(5, 7));
+  const day = Number(value.slice(8, 10));
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+  return day >= 1 && day <= days;
+}
+
+const timestampField = (description: string) =>
+  documented(
+    z
+      .string()
+      .min(20)
+      .max(25)
+      .regex(RFC3339_SECONDS, {
+        message: "must be an RFC 3339 time to the second with a zone, e.g. '2026-12-24T18:00:00Z'",
+      })
+      .refine(isCalendarDate, { message: 'must be a date that exists (no February 30)' }),
+    description,
+    [],
+    { format: 'date-time', [KEEP_PATTERN]: true },
+  );
+
+export const MAX_GROUP_PREFIX_LENGTH = 64;
+
+const GroupPrefixSchema = identity(
+  'groupPrefix',
+  MAX_GROUP_PREFIX_LENGTH,
+  "Prefix put before every role-derived group name, after normalization, as a proxy or the cluster's " +
+    "authentication config does (for example 'sdm:' makes role 'SRE On Call' the group 'sdm:sre-on-call'). " +
+    'The prefixed name is what the bindings name and what the impersonators may assert; collisions are judged ' +
+    'on it. Literal targets.groups are not prefixed. Must not start with system: in any letter case.',
+  [
+    {
+      rule: `!self.lowerAscii().startsWith('${SYSTEM_PREFIX}')`,
+      message:
+        'groupPrefix must not start with system: in any letter case: every role group would be a system: group ' +
+        '(those are held by clients nobody impersonates); choose a prefix of your own, e.g. sdm:',
+      check: (v) => !isSystemName(v),
+    },
+    {
+      rule: `!self.matches('${celRegexClass(CASED_AFTER_GO_TABLES)}')`,
+      message:
+        "groupPrefix must not contain letters that only Unicode versions newer than Go's tables lower-case: " +
+        'proxies built with different Go versions would disagree about such names; choose another prefix',
+      check: (v) => !CASED_AFTER.test(v),
+    },
+  ],
+);
+
+/** The lifetime and group-mapping fields of the spec, kept in one block (merged into the spec below). */
+const lifetimeFields = {
+  validFrom: timestampField(
+    'Start of the window in which the policy grants anything (RFC 3339, to the second, with a zone). Before ' +
+      "it, nothing the policy grants exists. The operator's clock rules; it acts within a second of the time.",
+  ).optional(),
+  validUntil: timestampField(
+    'End of the window (exclusive: at this second the grants are gone). After it, nothing the policy grants ' +
+      'exists; the policy stays (status Expired) until someone deletes it. Must be after validFrom.',
+  ).optional(),
+  suspend: documented(
+    z.boolean(),
+    'Pause switch: true removes every grant of the policy and keeps the spec (status Suspended); false ' +
+      'restores them.',
+  ).default(false),
+  groupPrefix: GroupPrefixSchema.optional(),
+};
+
+/** validFrom < validUntil, compared as times (offsets apply), in CEL and in zod. */
+const WINDOW_RULE: Rule<{ validFrom?: string | undefined; validUntil?: string | undefined }> = {
+  rule: '!has(self.validFrom) || !has(self.validUntil) || self.validFrom < self.validUntil',
+  message: 'validFrom must be before validUntil: the window would be empty; fix one of the two times',
+  check: (v) =>
+    v.validFrom === undefined ||
+    v.validUntil === undefined ||
+    Date.parse(v.validFrom) < Date.parse(v.validUntil),
+};
 
 // ---------------------------------------------------------------------------------------------
 // spec
@@ -376,20 +471,26 @@ export const ImpersonationPolicySpecSchema = documented(
       z.enum(GROUP_NAME_NORMALIZATIONS),
       "How role names become group names. AccessProxy (default): lower-case as a Go proxy's strings.ToLower " +
         "does (letter by letter: 'İnfra' -> infra), and each space becomes a hyphen, literally " +
-        "('SRE On Call' -> sre-on-call). Verbatim: the role name is the group name.",
+        "('SRE On Call' -> sre-on-call). Lowercase: Go's lower-casing only, spaces kept ('SRE On Call' -> " +
+        "'sre on call'). Verbatim: the role name is the group name. spec.groupPrefix is put before the result.",
     ).default('AccessProxy'),
+    ...lifetimeFields,
   }),
   'Who may impersonate whom, and which external roles map to which ClusterRoles.',
+  [WINDOW_RULE],
 );
 
 // ---------------------------------------------------------------------------------------------
 // status
 
-export const CONDITION_TYPES = ['Ready', 'Reconciling', 'Stalled'] as const;
+export const CONDITION_TYPES = ['Ready', 'Reconciling', 'Stalled', 'Active'] as const;
+
+/** Where a policy stands in its lifetime (spec.validFrom, spec.validUntil, spec.suspend). */
+export const LIFETIME_STATES = ['Active', 'NotYetValid', 'Expired', 'Suspended'] as const;
 
 export const ConditionSchema = documented(
   z.object({
-    type: documented(z.string().min(1).max(316), 'Condition type: Ready, Reconciling or Stalled.'),
+    type: documented(z.string().min(1).max(316), 'Condition type: Ready, Reconciling, Stalled or Active.'),
     status: documented(z.enum(['True', 'False', 'Unknown']), 'True, False or Unknown.'),
     observedGeneration: documented(
       z.int().min(0),
@@ -512,6 +613,17 @@ export const ImpersonationPolicyStatusSchema = documented(
       z.array(InventoryEntrySchema),
       'The RBAC objects generated for this policy.',
     ).optional(),
+    lifetime: documented(
+      z.enum(LIFETIME_STATES),
+      'Active: inside the window (spec.validFrom, spec.validUntil) and not suspended, so the grants exist. ' +
+        'NotYetValid: before validFrom. Expired: at or after validUntil. Suspended: spec.suspend is true. ' +
+        'Outside Active nothing the policy grants exists; that is the desired state, not a failure.',
+    ).optional(),
+    nextLifetimeChange: documented(
+      z.iso.datetime(),
+      "When the lifetime changes next by itself (validFrom or validUntil, by the operator's clock); absent when " +
+        'it never does.',
+    ).optional(),
   }),
   'What the operator provisioned, what it held back and why.',
 );
@@ -554,6 +666,7 @@ export type ImpersonationPolicySpec = z.output<typeof ImpersonationPolicySpecSch
 export type ImpersonationPolicySpecInput = z.input<typeof ImpersonationPolicySpecSchema>;
 export type Condition = z.output<typeof ConditionSchema>;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
+export type LifetimeState = (typeof LIFETIME_STATES)[number];
 export type Collision = z.output<typeof CollisionSchema>;
 export type CollisionScope = (typeof COLLISION_SCOPES)[number];
 export type Denial = z.output<typeof DenialSchema>;

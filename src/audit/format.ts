@@ -158,7 +158,8 @@ export function formatPolicyAudit(p: PolicyAudit): string[] {
           formatCount(n.requests),
           n.impersonator,
           describeIdentity(n.target),
-          n.missing.map(describeCheck).join(', '),
+          n.missing.map(describeCheck).join(', ') +
+            (n.outsideWindow ? ` (outside the window of ${n.outsideWindow.join(', ')})` : ''),
           describeRange(n.timeRange),
         ]),
         [true, false, false, false, false],

@@ -9,6 +9,26 @@ import { identityKey, type TimeRange } from './summary.js';
 export interface PolicyRbac {
   policy: string;
   objects: readonly RbacObject[];
+  /** When the policy is in force (spec.validFrom/validUntil/suspend); absent: always. */
+  window?: PolicyWindow;
+}
+
+/** A policy's lifetime as the audit sees it: epoch ms bounds, [from, until), and the pause switch. */
+export interface PolicyWindow {
+  from?: number;
+  until?: number;
+  /** spec.suspend as the files say it now: a suspended policy grants nothing at any time. */
+  suspended?: boolean;
+}
+
+/** Whether a policy with this window grants at `time` (epoch ms; unknown time: in force unless suspended). */
+export function inForceAt(window: PolicyWindow | undefined, time: number | undefined): boolean {
+  if (window === undefined) return true;
+  if (window.suspended === true) return false;
+  if (time === undefined) return true;
+  return (
+    (window.from === undefined || time >= window.from) && (window.until === undefined || time < window.until)
+  );
 }
 
 /** One impersonation authorization check, as the API server's impersonation filter makes it. */
@@ -111,6 +131,7 @@ interface Binding {
 
 interface IndexedPolicy {
   policy: string;
+  window?: PolicyWindow;
   bindings: Binding[];
   /** Every impersonation grant (resource, namespace, name; `*` for the any-user rule). */
   grants: Map<string, { resource: string; namespace: string; name: string }>;
@@ -165,7 +186,7 @@ function indexPolicy(p: PolicyRbac): IndexedPolicy {
       }
     }
   }
-  return { policy: p.policy, bindings, grants, groupBindings };
+  return { policy: p.policy, bindings, grants, groupBindings, ...(p.window ? { window: p.window } : {}) };
 }
 
 /** Policies (and their grant keys) that let `who` pass one check. */
@@ -198,6 +219,11 @@ export interface NotAllowedImpersonation {
   target: Identity;
   /** The checks no policy grants. */
   missing: ImpersonationCheck[];
+  /**
+   * Policies that grant every missing check, but not at the time of these requests (outside their
+   * spec.validFrom..validUntil window, or suspended): the impersonation happened outside the window.
+   */
+  outsideWindow?: string[];
   requests: number;
   timeRange?: TimeRange;
 }
@@ -231,12 +257,15 @@ export interface PolicyAudit {
 interface Verdict {
   missing: ImpersonationCheck[];
   grants: [string, string][];
+  /** Policies that would have granted the missing checks, were they in force at the time. */
+  outsideWindow: string[];
 }
 
 interface NotAllowedAcc {
   impersonator: string;
   target: Identity;
   missing: ImpersonationCheck[];
+  outsideWindow: string[];
   requests: number;
   first?: [number, string];
   last?: [number, string];
@@ -256,9 +285,9 @@ export class PolicyUsage {
 
   add(rec: AuditRecord): void {
     if (rec.kind === 'refused') {
-      const granted = allowedBy(this.policies, rec.impersonator, checkOfAttempt(rec.attempted)).map(
-        ([p]) => p,
-      );
+      // A refusal outside a policy's window is that policy working, not a grant the server missed.
+      const inForce = this.policies.filter((p) => inForceAt(p.window, rec.time));
+      const granted = allowedBy(inForce, rec.impersonator, checkOfAttempt(rec.attempted)).map(([p]) => p);
       if (granted.length === 0) return;
       const key = JSON.stringify([rec.impersonator.username, rec.attempted]);
       const acc = this.refused.get(key) ?? {
@@ -275,13 +304,14 @@ export class PolicyUsage {
     for (const [policy, grant] of verdict.grants) this.usedGrants.add(`${policy}\0${grant}`);
     this.markBinding(rec);
     if (verdict.missing.length === 0) return;
-    const key = `${rec.impersonator.username}\0${identityKey(rec.target)}`;
+    const key = `${rec.impersonator.username}\0${identityKey(rec.target)}\0${verdict.outsideWindow.join(',')}`;
     let acc = this.notAllowed.get(key);
     if (!acc) {
       acc = {
         impersonator: rec.impersonator.username,
         target: { ...rec.target, groups: [...rec.target.groups].sort() },
         missing: verdict.missing,
+        outsideWindow: verdict.outsideWindow,
         requests: 0,
       };
       this.notAllowed.set(key, acc);
@@ -294,15 +324,24 @@ export class PolicyUsage {
   }
 
   private verdictFor(rec: ImpersonatedRequest): Verdict {
-    // The impersonator's groups matter (Group impersonators), so they are part of the key.
-    const key = `${identityKey(rec.impersonator)}\0${identityKey(rec.target)}`;
+    // The impersonator's groups matter (Group impersonators), so they are part of the key; so does
+    // which policies were in force at the time (their windows).
+    const inForce = this.policies.filter((p) => inForceAt(p.window, rec.time));
+    const key = `${identityKey(rec.impersonator)}\0${identityKey(rec.target)}\0${inForce.map((p) => p.policy).join('\0')}`;
     let v = this.verdicts.get(key);
     if (!v) {
-      v = { missing: [], grants: [] };
+      v = { missing: [], grants: [], outsideWindow: [] };
       for (const check of impersonationChecks(rec.target)) {
-        const by = allowedBy(this.policies, rec.impersonator, check);
+        const by = allowedBy(inForce, rec.impersonator, check);
         if (by.length === 0) v.missing.push(check);
         v.grants.push(...by);
+      }
+      if (v.missing.length > 0 && inForce.length < this.policies.length) {
+        const outside = this.policies.filter((p) => !inForce.includes(p));
+        v.outsideWindow = outside
+          .filter((p) => v!.missing.every((check) => allowedBy([p], rec.impersonator, check).length > 0))
+          .map((p) => p.policy)
+          .sort(cmp);
       }
       this.verdicts.set(key, v);
     }
@@ -346,6 +385,7 @@ export class PolicyUsage {
         impersonator: a.impersonator,
         target: a.target,
         missing: a.missing,
+        ...(a.outsideWindow.length > 0 ? { outsideWindow: a.outsideWindow } : {}),
         requests: a.requests,
         ...(a.first && a.last ? { timeRange: { first: a.first[1], last: a.last[1] } } : {}),
       }))

@@ -128,3 +128,30 @@ export function coreConfig(
     allowAnyUser: values['allow-any-user'] === true,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// --at: the time check and render judge spec.validFrom/validUntil at (issue 12)
+
+export const AT_OPTION = { at: { type: 'string' } } as const satisfies Options;
+
+export const AT_HELP = `      --at TIME               Judge spec.validFrom/validUntil at this RFC 3339 time (default: now, by this
+                              machine's clock; the operator's clock rules in the cluster).`;
+
+/** The time given by --at (RFC 3339 with a zone), or now. */
+export function atOption(
+  command: string,
+  value: string | undefined,
+  now: () => Date = () => new Date(),
+): Date {
+  if (value === undefined) return now();
+  const t = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value)
+    ? Date.parse(value)
+    : NaN;
+  if (Number.isNaN(t)) {
+    throw new UsageError(
+      `--at takes an RFC 3339 time with a zone, e.g. 2026-12-24T18:00:00Z, not "${value}"`,
+      command,
+    );
+  }
+  return new Date(t);
+}

@@ -67,6 +67,8 @@ With --policies:
   (system:authenticated; a service account's system:serviceaccounts[:<namespace>] when no group
   was asked for). Reported:
   - impersonations no policy allows: they succeeded, so RBAC outside these policies granted them;
+    a policy counts only at times inside its spec.validFrom..validUntil window (never when
+    spec.suspend is true), and such impersonations name the policy they fell outside of;
   - refused impersonations that a policy grants (not provisioned, or held back);
   - grants never used: impersonation grants (except system:authenticated, whose use the log
     cannot show), and role-group bindings, whose use the log shows through the authorizer's
@@ -185,7 +187,17 @@ export async function runAudit(args: string[], io: Io): Promise<number> {
       );
       return EXIT_UNUSABLE;
     }
-    usage = new PolicyUsage(decided.map((d) => ({ policy: d.name, objects: d.objects })));
+    usage = new PolicyUsage(
+      decided.map((d) => {
+        const { validFrom, validUntil, suspend } = d.loaded.policy.spec;
+        const window = {
+          ...(validFrom === undefined ? {} : { from: Date.parse(validFrom) }),
+          ...(validUntil === undefined ? {} : { until: Date.parse(validUntil) }),
+          ...(suspend ? { suspended: true } : {}),
+        };
+        return { policy: d.name, objects: d.objects, ...(Object.keys(window).length > 0 ? { window } : {}) };
+      }),
+    );
   }
 
   const dedupe = new StageDeduper();

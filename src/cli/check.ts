@@ -1,7 +1,11 @@
 // `kubectl-impersonation check`: validates policies with the CRD's zod schema and runs them through
 // the operator's core, reporting everything that would not provision. Meant for a GitOps repo's CI.
 import type { Collision, Denial, ImpersonationPolicySpec } from '../api/index.js';
+import { lifetimeMessage, toRfc3339 } from '../core/index.js';
 import {
+  AT_HELP,
+  AT_OPTION,
+  atOption,
   CONFIG_HELP,
   CONFIG_OPTIONS,
   coreConfig,
@@ -31,7 +35,9 @@ configuration. Reports, per file, document and field:
   - denied targets and identities (ClusterRoles on the deny list, system: identities not on the
     allow list, system:masters, *), and impersonators that may not impersonate,
   - duplicate policy names, policies that would provision nothing,
-  - warnings: allowAnyUser in force.
+  - warnings: allowAnyUser in force; a policy not in force at --at (NotYetValid, Expired or
+    Suspended: it grants nothing then, which is not an error).
+Role groups are the final names: normalization, then spec.groupPrefix.
 Collisions across policies are computed among the policies given; the cluster may hold others.
 
 Arguments:
@@ -41,6 +47,7 @@ Arguments:
 
 Options:
   -o, --output text|json  Output format (default text).
+${AT_HELP}
   -h, --help              This help.
 
 ${CONFIG_HELP}
@@ -66,7 +73,8 @@ export type FindingCode =
   | 'Collision'
   | 'Denied'
   | 'NothingProvisioned'
-  | 'AllowAnyUser';
+  | 'AllowAnyUser'
+  | 'NotInForce';
 
 export interface Finding extends DocumentSource {
   severity: Severity;
@@ -90,6 +98,9 @@ export interface CheckReport {
     collisions: Collision[];
     denied: Denial[];
     allowAnyUser: boolean;
+    /** Active, NotYetValid, Expired or Suspended at --at. */
+    lifetime?: string;
+    nextLifetimeChange?: string;
   }[];
   skipped: {
     file: string;
@@ -246,6 +257,23 @@ export function findingsOf(set: PolicySet, decided: readonly DecidedPolicy[]): F
         message: 'the policy grants nothing: no target and no role would be provisioned',
       });
     }
+    if (d.lifetime !== undefined && d.lifetime.state !== 'Active') {
+      const field =
+        d.lifetime.state === 'Suspended'
+          ? 'spec.suspend'
+          : d.lifetime.state === 'Expired'
+            ? 'spec.validUntil'
+            : 'spec.validFrom';
+      findings.push({
+        ...src,
+        severity: 'warning',
+        code: 'NotInForce',
+        policy: d.name,
+        field: `${pre}${field}`,
+        reason: d.lifetime.state,
+        message: lifetimeMessage(d.lifetime),
+      });
+    }
     if (d.decisions.grants.anyUser) {
       findings.push({
         ...src,
@@ -325,7 +353,7 @@ export function formatFindings(report: CheckReport): string[] {
   return out;
 }
 
-const OPTIONS = { ...OUTPUT_OPTION, ...HELP_OPTION, ...CONFIG_OPTIONS } as const;
+const OPTIONS = { ...OUTPUT_OPTION, ...HELP_OPTION, ...CONFIG_OPTIONS, ...AT_OPTION } as const;
 
 export async function runCheck(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommandArgs('check', args, OPTIONS);
@@ -339,7 +367,7 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   const config = coreConfig('check', values);
   const set = await loadPolicies(positionals, io.stdin);
   const facts = values['cluster-roles'] ? await loadClusterRoleFacts(values['cluster-roles'], 'check') : {};
-  const decided = decideAll(set.policies, config, new Map(), facts);
+  const decided = decideAll(set.policies, config, new Map(), facts, atOption('check', values.at));
   const findings = findingsOf(set, decided);
   const exitCode = exitCodeOf(set, findings);
   const report: CheckReport = {
@@ -352,6 +380,10 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
       collisions: d.decisions.collisions,
       denied: d.decisions.denied,
       allowAnyUser: d.decisions.grants.anyUser,
+      ...(d.lifetime === undefined ? {} : { lifetime: d.lifetime.state }),
+      ...(d.lifetime?.nextChange === undefined
+        ? {}
+        : { nextLifetimeChange: toRfc3339(d.lifetime.nextChange) }),
     })),
     skipped: set.skipped,
     findings,

@@ -4,6 +4,8 @@
 import {
   decidePolicy,
   desiredRbac,
+  policyLifetime,
+  type Lifetime,
   type ClusterFacts,
   type CoreConfig,
   type PolicyDecisions,
@@ -17,8 +19,10 @@ export interface DecidedPolicy {
   /** The uid used for ownerReferences; undefined when neither the file nor --owner-uid gave one. */
   uid: string | undefined;
   decisions: PolicyDecisions;
-  /** The objects the operator would apply, in its order (kind, namespace, name). */
+  /** The objects the operator applies while the policy is in force, in its order (kind, namespace, name). */
   objects: RbacObject[];
+  /** Where the policy stands at the time given to decideAll; absent when no time was given. */
+  lifetime?: Lifetime;
 }
 
 /** A stand-in uid for the core when the real one is unknown; its ownerReferences are then dropped. */
@@ -29,6 +33,7 @@ export function decideAll(
   config: CoreConfig,
   ownerUids: ReadonlyMap<string, string> = new Map(),
   facts: ClusterFacts = {},
+  at?: Date,
 ): DecidedPolicy[] {
   return policies.map((loaded) => {
     const { metadata, spec } = loaded.policy;
@@ -45,7 +50,16 @@ export function decideAll(
       facts,
     );
     const objects = desiredRbac({ name, uid: uid ?? UNKNOWN_UID }, decisions.grants);
-    return { loaded, name, uid, decisions, objects };
+    // Decisions and objects are those of the policy in force (so check reports what it would refuse
+    // whenever it is); `lifetime` says whether it is in force at `at` (render applies nothing if not).
+    return {
+      loaded,
+      name,
+      uid,
+      decisions,
+      objects,
+      ...(at === undefined ? {} : { lifetime: policyLifetime(spec, at) }),
+    };
   });
 }
 

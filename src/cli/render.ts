@@ -2,7 +2,11 @@
 // from the operator's own core, as YAML (or a JSON List) that `kubectl apply -f -` accepts.
 import { dump } from 'js-yaml';
 import type { RbacObject } from '../core/index.js';
+import { lifetimeMessage } from '../core/index.js';
 import {
+  AT_HELP,
+  AT_OPTION,
+  atOption,
   CONFIG_HELP,
   CONFIG_OPTIONS,
   coreConfig,
@@ -44,7 +48,11 @@ Arguments:
 Options:
   -o, --output yaml|json    yaml (default): one document per object; json: a v1 List.
       --owner-uid NAME=UID  uid of policy NAME for ownerReferences (repeatable, comma-separated).
+${AT_HELP}
   -h, --help                This help.
+
+A policy not in force at --at (NotYetValid, Expired, Suspended) renders no objects: the operator
+applies none then; its comment says so and how many it applies while in force.
 
 ${CONFIG_HELP}
 
@@ -62,6 +70,7 @@ Examples:
 const OPTIONS = {
   ...HELP_OPTION,
   ...CONFIG_OPTIONS,
+  ...AT_OPTION,
   output: { type: 'string', short: 'o', default: 'yaml' },
   'owner-uid': { type: 'string', multiple: true },
 } as const;
@@ -95,20 +104,31 @@ function heldBackComments(d: DecidedPolicy): string[] {
   return lines;
 }
 
+/** The objects the operator applies at the time rendered: none while the policy is not in force. */
+const inForce = (d: DecidedPolicy): RbacObject[] =>
+  d.lifetime === undefined || d.lifetime.state === 'Active' ? d.objects : [];
+
 /** The YAML stream: a comment per policy, then its objects, `---` between documents. */
 export function renderYaml(decided: readonly DecidedPolicy[]): string {
   const docs: string[] = [];
   for (const d of decided) {
     const owner = d.uid === undefined ? 'ownerReferences omitted (uid unknown)' : `owner uid ${d.uid}`;
+    const objects = inForce(d);
     const header = [
-      `# ImpersonationPolicy ${d.name} from ${describeSource(d.loaded.source)}: ${d.objects.length} object(s), ${owner}`,
+      `# ImpersonationPolicy ${d.name} from ${describeSource(d.loaded.source)}: ${objects.length} object(s), ${owner}`,
+      ...(d.lifetime === undefined
+        ? []
+        : [
+            `#   lifetime: ${lifetimeMessage(d.lifetime)}` +
+              (d.lifetime.state === 'Active' ? '' : ` While in force: ${d.objects.length} object(s).`),
+          ]),
       ...heldBackComments(d),
     ];
-    if (d.objects.length === 0) {
+    if (objects.length === 0) {
       docs.push(`${header.join('\n')}\n`);
       continue;
     }
-    d.objects.forEach((o: RbacObject, i) => {
+    objects.forEach((o: RbacObject, i) => {
       const body = dump(printable(o, d.uid), { noRefs: true, lineWidth: -1 });
       docs.push(i === 0 ? `${header.join('\n')}\n${body}` : body);
     });
@@ -117,7 +137,7 @@ export function renderYaml(decided: readonly DecidedPolicy[]): string {
 }
 
 export function renderJsonList(decided: readonly DecidedPolicy[]): string {
-  const items = decided.flatMap((d) => d.objects.map((o) => printable(o, d.uid)));
+  const items = decided.flatMap((d) => inForce(d).map((o) => printable(o, d.uid)));
   return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 2)}\n`;
 }
 
@@ -136,7 +156,13 @@ export async function runRender(args: string[], io: Io): Promise<number> {
   const uids = ownerUids(values['owner-uid']);
   const set = await loadPolicies(positionals, io.stdin);
   const facts = values['cluster-roles'] ? await loadClusterRoleFacts(values['cluster-roles'], 'render') : {};
-  const decided = decideAll(set.policies, coreConfig('render', values), uids, facts);
+  const decided = decideAll(
+    set.policies,
+    coreConfig('render', values),
+    uids,
+    facts,
+    atOption('render', values.at),
+  );
   const findings = findingsOf(set, decided);
   const blocking = findings.filter(
     (f) => f.code === 'UnusableInput' || f.code === 'InvalidPolicy' || f.code === 'DuplicateName',

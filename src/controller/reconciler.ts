@@ -12,7 +12,12 @@ import {
   refOf,
   sameStatus,
   isOwnedBy,
+  inactiveDecisions,
+  lifetimeRequeueMs,
+  lifetimeTransition,
+  policyLifetime,
   type ActFailure,
+  type Lifetime,
   type ClusterFacts,
   type CoreConfig,
   type ForeignLabels,
@@ -452,11 +457,15 @@ export function createReconciler(deps: ReconcilerDeps) {
     status: ImpersonationPolicyStatus,
     previous: ImpersonationPolicyStatus | undefined,
     failures: readonly ActFailure[],
+    lifetime: Lifetime | undefined,
   ) {
     const events = deps.events;
     if (!events) return;
     const record = (type: 'Normal' | 'Warning', reason: string, action: string, note: string) =>
       events.record(policy, { type, reason, action, note });
+    // Each lifetime transition (Activated, Expired, Suspended, Resumed, NotYetValid), once.
+    const transition = lifetime && lifetimeTransition(previous?.lifetime, lifetime);
+    if (transition) record('Normal', transition.reason, 'Reconcile', transition.note);
     const changed = stats.applied + stats.created + stats.replaced;
     if (changed > 0) record('Normal', 'Applied', 'Apply', `Applied ${changed} RBAC object(s)`);
     if (stats.pruned > 0)
@@ -519,6 +528,9 @@ export function createReconciler(deps: ReconcilerDeps) {
     const owner = { name, uid: policy.metadata.uid };
     const spec = index.parse(policy);
     const stats = emptyStats();
+    // The operator's clock decides the lifetime (the API server knows nothing of it); one reading per reconcile.
+    const now = deps.now();
+    const lifetime = spec.ok ? policyLifetime(spec.value, now) : undefined;
 
     let plan: PolicyPlan;
     let observed: ObservedRbac;
@@ -528,8 +540,16 @@ export function createReconciler(deps: ReconcilerDeps) {
       const peers = deps.authorCheck
         ? await deps.authorCheck.admitted(candidates, (n) => policies.get(n))
         : candidates;
-      const facts = (await deps.facts?.(spec.value)) ?? {};
-      const decisions = decidePolicy({ metadata: owner, spec: spec.value }, peers, config, facts);
+      // Outside its lifetime a policy grants nothing (it still names its groups, so peers still see it).
+      const decisions =
+        lifetime?.state === 'Active'
+          ? decidePolicy(
+              { metadata: owner, spec: spec.value },
+              peers,
+              config,
+              (await deps.facts?.(spec.value)) ?? {},
+            )
+          : inactiveDecisions(spec.value);
       const desired = desiredRbac(owner, decisions.grants);
       observed = gather(name, desired);
       plan = { decisions, desired, ...diffRbac(owner, desired, observed) };
@@ -573,10 +593,11 @@ export function createReconciler(deps: ReconcilerDeps) {
 
     const status = policyStatus({
       generation: policy.metadata.generation ?? 0,
-      now: deps.now(),
+      now,
       previous,
       plan,
       failures,
+      ...(lifetime === undefined ? {} : { lifetime }),
       ...(spec.ok ? {} : { invalidSpec: spec.message }),
       ...(authorRefused ? { authorRefused } : {}),
     });
@@ -602,19 +623,26 @@ export function createReconciler(deps: ReconcilerDeps) {
       recent.wrote(writeKey(KIND, undefined, name), updated);
       stats.statusWritten = true;
     }
-    emitEvents(policy, stats, status, previous, failures);
+    emitEvents(policy, stats, status, previous, failures, lifetime);
     deps.onReconciled?.(name, stats, status);
     log.debug({ impersonationPolicy: name, ...stats }, 'Reconciled ImpersonationPolicy');
 
     if (failures.some((f) => f.refusal === undefined)) throw new ReconcileError(name, failures);
+    // The next window boundary is a timer, not a resync: the queue wakes this key when it is due.
+    const boundary = lifetime === undefined ? undefined : lifetimeRequeueMs(lifetime, deps.now());
     // A refusal heals when someone grants what is missing, which we cannot watch: look again, slowly.
-    if (failures.length > 0) return { requeueAfter: deps.refusalRecheckMs ?? 300_000 };
+    if (failures.length > 0) return soonest(deps.refusalRecheckMs ?? 300_000, boundary);
     // A foreign object at one of our names is not watched (our informers filter by label): look again later.
     if (conflicts.length > 0 || terminating.length > 0 || unmanaged.length > 0)
-      return { requeueAfter: deps.conflictRecheckMs ?? 30_000 };
-    return {};
+      return soonest(deps.conflictRecheckMs ?? 30_000, boundary);
+    return boundary === undefined ? {} : { requeueAfter: boundary };
   };
 }
+
+/** The earlier of two requeue delays. */
+const soonest = (ms: number, boundary: number | undefined): ReconcileResult => ({
+  requeueAfter: boundary === undefined ? ms : Math.min(ms, boundary),
+});
 
 const roleKey = (ref: ObjectRef): string => `${ref.kind}/${ref.namespace ?? ''}/${ref.name}`;
 

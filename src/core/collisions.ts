@@ -7,10 +7,17 @@
 // grants: members of one external role silently get another's rights. The SAME raw role name in
 // two policies is not a collision: it names the same external role, and the union of its grants
 // is what the two policies say.
+//
+// Everything is judged on the FINAL group name (normalization, then spec.groupPrefix): policies with
+// different prefixes do not collide unless prefix and name happen to spell the same final group, and
+// then they do, since RBAC only sees that name.
 
 import type { Collision, ImpersonationPolicySpec } from '../api/index.js';
-import { normalizeRoleName } from './normalize.js';
+import { roleGroupName } from './normalize.js';
 import type { PeerPolicy } from './types.js';
+
+/** The parts of a spec that decide a role's final group name. */
+export type GroupMapping = Pick<ImpersonationPolicySpec, 'roles' | 'groupNameNormalization' | 'groupPrefix'>;
 
 export interface RoleGroupPair {
   role: string;
@@ -19,20 +26,16 @@ export interface RoleGroupPair {
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Each role of the spec with the group its name normalizes to, in spec order. */
-export function roleGroupPairs(
-  spec: Pick<ImpersonationPolicySpec, 'roles' | 'groupNameNormalization'>,
-): RoleGroupPair[] {
+/** Each role of the spec with its final group name (normalized, then prefixed), in spec order. */
+export function roleGroupPairs(spec: GroupMapping): RoleGroupPair[] {
   return spec.roles.map((r) => ({
     role: r.name,
-    group: normalizeRoleName(r.name, spec.groupNameNormalization),
+    group: roleGroupName(r.name, spec),
   }));
 }
 
 /** The role-derived groups of a spec, sorted and de-duplicated (handy to find affected peers). */
-export function derivedGroups(
-  spec: Pick<ImpersonationPolicySpec, 'roles' | 'groupNameNormalization'>,
-): string[] {
+export function derivedGroups(spec: GroupMapping): string[] {
   return [...new Set(roleGroupPairs(spec).map((p) => p.group))].sort(byString);
 }
 
@@ -52,7 +55,7 @@ function rolesByGroup(pairs: readonly RoleGroupPair[]): Map<string, string[]> {
  * name of another policy map to. Sorted by group, then scope. Peers named like `self` are ignored.
  */
 export function findCollisions(
-  self: { name: string; spec: Pick<ImpersonationPolicySpec, 'roles' | 'groupNameNormalization'> },
+  self: { name: string; spec: GroupMapping },
   peers: readonly PeerPolicy[],
 ): Collision[] {
   const own = rolesByGroup(roleGroupPairs(self.spec));

@@ -36,6 +36,8 @@ export interface ConditionsInput {
   retrying?: Problem;
   /** Message for Ready=True. */
   readyMessage: string;
+  /** Reason for Ready=True (default Provisioned; a policy outside its lifetime says which state). */
+  readyReason?: string;
 }
 
 const MAX_MESSAGE = 32768;
@@ -95,7 +97,7 @@ export function policyConditions(input: ConditionsInput): Condition[] {
     );
     stalledCondition = condition('Stalled', 'True', reason, stalledMessage, input);
   } else {
-    ready = condition('Ready', 'True', 'Provisioned', input.readyMessage, input);
+    ready = condition('Ready', 'True', input.readyReason ?? 'Provisioned', input.readyMessage, input);
     reconciling = condition(
       'Reconciling',
       'False',

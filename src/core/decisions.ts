@@ -3,7 +3,7 @@
 import type { Denial, DenialKind, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
 import { collidedGroups, findCollisions } from './collisions.js';
 import type { CoreConfig } from './config.js';
-import { normalizeRoleName } from './normalize.js';
+import { roleGroupName } from './normalize.js';
 import { dangerousPowersOf, type BindingScope, type RuleLike } from './powers.js';
 import {
   bindingSubjectVerdict,
@@ -116,7 +116,7 @@ function admissibleRoles(spec: ImpersonationPolicySpec, config: CoreConfig, fact
   const impersonates = spec.impersonators.some((i) => impersonatorVerdict(i.kind, i.name).allowed);
   if (!impersonates) return [];
   return spec.roles.filter((role) => {
-    const group = normalizeRoleName(role.name, spec.groupNameNormalization);
+    const group = roleGroupName(role.name, spec);
     if (!bindingSubjectVerdict(group).allowed) return false;
     if (!targetPowerVerdict({ kind: 'Group', name: group }, facts).allowed) return false;
     const scopes = role.namespaces.length === 0 ? [undefined] : role.namespaces;
@@ -167,7 +167,7 @@ export function decidePolicy(
   const bindings: GroupBinding[] = [];
   const groups = new Set<string>();
   for (const role of spec.roles) {
-    const group = normalizeRoleName(role.name, spec.groupNameNormalization);
+    const group = roleGroupName(role.name, spec);
     if (held.has(group)) continue;
     const verdict = bindingSubjectVerdict(group);
     if (!verdict.allowed) {

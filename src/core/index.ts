@@ -32,9 +32,19 @@ export {
   DEFAULT_DENIED_CLUSTER_ROLES,
   DEFAULT_PROTECTED_NAMESPACES,
 } from './config.js';
-export { normalizeRoleName } from './normalize.js';
+export { normalizeRoleName, roleGroupName } from './normalize.js';
+export {
+  MAX_LIFETIME_TIMER_MS,
+  decidePolicyAt,
+  inactiveDecisions,
+  lifetimeMessage,
+  lifetimeRequeueMs,
+  lifetimeTransition,
+  policyLifetime,
+} from './lifetime.js';
+export type { Lifetime, LifetimeSpec } from './lifetime.js';
 export { collidedGroups, derivedGroups, findCollisions, roleGroupPairs } from './collisions.js';
-export type { RoleGroupPair } from './collisions.js';
+export type { GroupMapping, RoleGroupPair } from './collisions.js';
 export { canonicalSubjects, decidePolicy } from './decisions.js';
 export type { ClusterFacts, TargetIdentity } from './decisions.js';
 export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';

@@ -255,9 +255,29 @@ export function goToLower(value: string): string {
 
 /**
  * AccessProxy applies the access proxy's rule literally: Go's lower-casing (`goToLower`), and each
- * space becomes a hyphen (so "a  b" -> "a--b"; nothing is trimmed or collapsed). Verbatim keeps
- * the name. Both are idempotent.
+ * space becomes a hyphen (so "a  b" -> "a--b"; nothing is trimmed or collapsed). Lowercase is Go's
+ * lower-casing only (spaces kept), what OIDC proxies that lower-case claims send. Verbatim keeps
+ * the name. All are idempotent.
  */
 export function normalizeRoleName(name: string, mode: GroupNameNormalization = 'AccessProxy'): string {
-  return mode === 'Verbatim' ? name : goToLower(name).replaceAll(' ', '-');
+  switch (mode) {
+    case 'Verbatim':
+      return name;
+    case 'Lowercase':
+      return goToLower(name);
+    case 'AccessProxy':
+      return goToLower(name).replaceAll(' ', '-');
+  }
+}
+
+/**
+ * The final group name of a role: normalized, then spec.groupPrefix put in front (the prefix is
+ * literal: a proxy or the cluster's authentication config adds it after its own mapping). Every
+ * judgement on a role's group (collisions, binding subjects, reviews) is made on this name.
+ */
+export function roleGroupName(
+  name: string,
+  spec: { groupNameNormalization: GroupNameNormalization; groupPrefix?: string | undefined },
+): string {
+  return `${spec.groupPrefix ?? ''}${normalizeRoleName(name, spec.groupNameNormalization)}`;
 }

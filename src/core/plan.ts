@@ -4,6 +4,7 @@ import { POLICY_LABEL } from '../api/index.js';
 import { OWNER_UID_ANNOTATION } from './names.js';
 import type { CoreConfig } from './config.js';
 import { decidePolicy, type ClusterFacts } from './decisions.js';
+import { decidePolicyAt } from './lifetime.js';
 import { compareObjects, desiredRbac } from './rbac.js';
 import type {
   NameConflict,
@@ -30,6 +31,8 @@ export interface PlanInput {
   observed: ObservedRbac;
   /** What the cluster says about ClusterRoles and targets (see ClusterFacts). */
   facts?: ClusterFacts;
+  /** The time to judge spec.validFrom/validUntil/suspend at; absent: the lifetime is not applied. */
+  now?: Date;
 }
 
 /**
@@ -358,7 +361,10 @@ export function diffRbac(
 export function planPolicy(input: PlanInput): PolicyPlan {
   const { policy, peers, config, observed } = input;
   const identity = { name: policy.metadata.name, uid: policy.metadata.uid };
-  const decisions = decidePolicy(policy, peers, config, input.facts);
+  const decisions =
+    input.now === undefined
+      ? decidePolicy(policy, peers, config, input.facts)
+      : decidePolicyAt(input.now, policy, peers, config, input.facts);
   const desired = desiredRbac(identity, decisions.grants);
   return { decisions, desired, ...diffRbac(identity, desired, observed) };
 }

@@ -1,7 +1,8 @@
 // The status object written once per reconcile, from the plan and the outcome of acting on it.
 
 import type { Condition, ImpersonationPolicyStatus, InventoryEntry } from '../api/index.js';
-import { policyConditions } from './conditions.js';
+import { condition, policyConditions, toRfc3339 } from './conditions.js';
+import { lifetimeMessage, type Lifetime } from './lifetime.js';
 import type { Problem, StalledReason } from './conditions.js';
 import { refOf } from './plan.js';
 import { compareObjects } from './rbac.js';
@@ -21,6 +22,8 @@ export interface StatusInput {
   invalidSpec?: string;
   /** Set when the policy's author may not grant it (nothing is provisioned; see author-check.ts). */
   authorRefused?: Problem<'AuthorCheckFailed' | 'AuthorNotPermitted'>;
+  /** Where the policy stands in its lifetime (policyLifetime); absent for an invalid spec. */
+  lifetime?: Lifetime;
 }
 
 const MAX_LISTED = 10;
@@ -175,14 +178,35 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
         };
 
   const anyUser = anyUserInForce(plan, inventory);
-  const conditions: Condition[] = policyConditions({
+  const { lifetime } = input;
+  // Outside its lifetime the desired state is "nothing granted": Ready (in force), not a failure.
+  const inactive = lifetime !== undefined && lifetime.state !== 'Active' ? lifetime : undefined;
+  const conditionInput = {
     generation,
     now: input.now,
     ...(input.previous?.conditions === undefined ? {} : { previous: input.previous.conditions }),
-    stalled: stalledProblems(input),
-    ...(retrying === undefined ? {} : { retrying }),
-    readyMessage: readyMessage(plan, inventory.length, anyUser),
-  });
+  };
+  const conditions: Condition[] = [
+    ...(lifetime === undefined
+      ? []
+      : [
+          condition(
+            'Active',
+            lifetime.state === 'Active' ? 'True' : 'False',
+            lifetime.state,
+            lifetimeMessage(lifetime),
+            conditionInput,
+          ),
+        ]),
+    ...policyConditions({
+      ...conditionInput,
+      stalled: stalledProblems(input),
+      ...(retrying === undefined ? {} : { retrying }),
+      readyMessage:
+        inactive === undefined ? readyMessage(plan, inventory.length, anyUser) : lifetimeMessage(inactive),
+      ...(inactive === undefined ? {} : { readyReason: inactive.state }),
+    }),
+  ];
 
   return {
     observedGeneration: generation,
@@ -195,6 +219,8 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
     collisions: plan.decisions.collisions,
     denied: plan.decisions.denied,
     inventory,
+    ...(lifetime === undefined ? {} : { lifetime: lifetime.state }),
+    ...(lifetime?.nextChange === undefined ? {} : { nextLifetimeChange: toRfc3339(lifetime.nextChange) }),
   };
 }
 

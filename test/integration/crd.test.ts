@@ -130,7 +130,17 @@ describe('ImpersonationPolicy CRD on the API server', () => {
         .split('\n')[0]
         ?.split(/\s+/)
         .filter((c) => c !== ''),
-    ).toEqual(['NAME', 'READY', 'ROLES', 'GROUPS', 'COLLISIONS', 'ANY-USER', 'AGE']);
+    ).toEqual([
+      'NAME',
+      'READY',
+      'ROLES',
+      'GROUPS',
+      'COLLISIONS',
+      'ANY-USER',
+      'LIFETIME',
+      'NEXT-CHANGE',
+      'AGE',
+    ]);
   });
 
   it('explains every field (kubectl explain)', async () => {
@@ -145,6 +155,18 @@ describe('ImpersonationPolicy CRD on the API server', () => {
     const roles = await kubectlOk(['explain', 'imppol.spec.roles']);
     expect(roles).toContain('External roles whose groups the impersonators may assert');
     expect(roles).toMatch(/clusterRoles\s+<\[\]string> -required-/);
+    const spec = await kubectlOk(['explain', 'imppol.spec']);
+    expect(spec).toMatch(/validFrom\s+<string>/);
+    expect(spec).toMatch(/validUntil\s+<string>/);
+    expect(spec).toMatch(/suspend\s+<boolean>/);
+    expect(spec).toMatch(/groupPrefix\s+<string>/);
+    expect((await kubectlOk(['explain', 'imppol.spec.validUntil'])).replace(/\s+/g, ' ')).toContain(
+      'End of the window (exclusive: at this second the grants are gone)',
+    );
+    // kubectl wraps descriptions: compare with white space collapsed.
+    const lifetime = (await kubectlOk(['explain', 'imppol.status.lifetime'])).replace(/\s+/g, ' ');
+    expect(lifetime).toContain('Outside Active nothing the policy grants exists; that is the desired state');
+    expect(lifetime).toMatch(/ENUM: Active NotYetValid Expired Suspended/);
   });
 
   it('refuses a policy name too long for a label value, with the reason', async () => {

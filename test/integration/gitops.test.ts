@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { STALLED_REASONS } from '../../src/core/conditions.js';
 import { GROUP, KIND } from '../../src/api/group.js';
+import { parsePolicySpec } from '../../src/api/index.js';
+import { DEFAULT_CORE_CONFIG, planPolicy, policyLifetime, policyStatus } from '../../src/core/index.js';
 import { repoRoot } from '../harness/controlplane.js';
 import { crdSchemas, schemaLocation } from '../harness/kubeconform-schemas.js';
 import { ensureTools, luaHealth, run } from '../harness/tools.js';
@@ -79,7 +81,21 @@ const expected: Record<string, { argo: string; argoMessage: RegExp; flux: KStatu
   },
   'no-status.yaml': { argo: 'Progressing', argoMessage: /Waiting for the operator/, flux: 'Current' },
   'ready-condition-stale.yaml': { argo: 'Progressing', argoMessage: /^Provisioned\.$/, flux: 'Current' },
+  // Lifetime (issue 12): outside its window or suspended, "nothing granted" is the desired state, in force.
+  'active-window.yaml': { argo: 'Healthy', argoMessage: /^Provisioned 2 RBAC objects/, flux: 'Current' },
+  'expired.yaml': { argo: 'Healthy', argoMessage: /^Expired at 2026-12-24T18:00:00Z/, flux: 'Current' },
+  'not-yet-valid.yaml': {
+    argo: 'Healthy',
+    argoMessage: /^Not yet valid: nothing the policy grants exists until 2026-12-25T08:00:00Z/,
+    flux: 'Current',
+  },
+  // Argo CD's own convention for a paused resource (a suspended CronJob): Suspended, not Degraded.
+  'suspended.yaml': { argo: 'Suspended', argoMessage: /^Suspended \(spec\.suspend\)/, flux: 'Current' },
 };
+
+/** The lifetime fixtures were written by the core at this time; they must stay what it writes. */
+const LIFETIME_FIXTURES_AT = new Date('2026-12-24T18:00:05Z');
+const LIFETIME_FIXTURES = ['active-window.yaml', 'expired.yaml', 'not-yet-valid.yaml', 'suspended.yaml'];
 
 describe('GitOps health of ImpersonationPolicy', () => {
   beforeAll(async () => {
@@ -159,6 +175,24 @@ describe('GitOps health of ImpersonationPolicy', () => {
       const want = expected[file]!;
       expect([file, agree[want.argo]]).toEqual([file, want.flux]);
     }
+  });
+
+  it.each(LIFETIME_FIXTURES)('%s is the status the core writes for its spec', async (file) => {
+    const obj = load(await readFile(join(fixtures, file), 'utf8')) as StatusObject & {
+      metadata: { name: string; generation: number };
+      spec: unknown;
+    };
+    const spec = parsePolicySpec(obj.spec);
+    if (!spec.ok) throw new Error(spec.message);
+    const policy = {
+      metadata: { name: obj.metadata.name, uid: 'u1', generation: obj.metadata.generation },
+      spec: spec.value,
+    };
+    const observed = { clusterRoles: [], clusterRoleBindings: [], roles: [], roleBindings: [] };
+    const now = LIFETIME_FIXTURES_AT;
+    const plan = planPolicy({ policy, peers: [], config: DEFAULT_CORE_CONFIG, observed, now });
+    const lifetime = policyLifetime(spec.value, now);
+    expect(policyStatus({ generation: obj.metadata.generation, now, plan, lifetime })).toEqual(obj.status);
   });
 
   it('the runner is a faithful sandbox: no string library, invalid statuses become Unknown', async () => {

@@ -3,7 +3,9 @@
 --   no status yet, or status.observedGeneration behind metadata.generation -> Progressing
 --   Reconciling=True                                                      -> Progressing
 --   Stalled=True                                                          -> Degraded
+--   Ready=True for the current generation, reason Suspended (spec.suspend) -> Suspended
 --   Ready=True for the current generation                                 -> Healthy
+--     (so NotYetValid and Expired are Healthy: "nothing granted" is the desired state then)
 --   Ready=False with a Stalled reason (InvalidSpec, AuthorCheckFailed, AuthorNotPermitted,
 --   AnyUserNotEnabled, Collision, Denied, Refused, NameConflict,
 --   DeletionBlocked, Unmanaged)                                           -> Degraded
@@ -72,6 +74,11 @@ end
 local ready = byType["Ready"]
 if ready ~= nil then
   local current = ready.observedGeneration == nil or generation == nil or ready.observedGeneration == generation
+  if current and ready.status == "True" and ready.reason == "Suspended" then
+    hs.status = "Suspended"
+    hs.message = messageOf(ready, "Suspended")
+    return hs
+  end
   if current and ready.status == "True" then
     hs.status = "Healthy"
     hs.message = messageOf(ready, "Ready")

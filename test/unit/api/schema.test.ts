@@ -42,6 +42,7 @@ describe('ImpersonationPolicy schema', () => {
         },
         roles: [],
         groupNameNormalization: 'AccessProxy',
+        suspend: false,
       },
     });
   });

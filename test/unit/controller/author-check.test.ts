@@ -42,6 +42,14 @@ describe('parseAuthorStamp', () => {
 });
 
 describe('authorEntries', () => {
+  it('asks impersonate for the FINAL group names (spec.groupPrefix after normalization)', () => {
+    const labels = authorEntries(
+      spec({ roles: [{ name: 'SRE On Call', clusterRoles: ['view'] }], groupPrefix: 'sdm:' }),
+    ).map((e) => e.label);
+    expect(labels).toContain('impersonate group sdm:sre-on-call');
+    expect(labels).not.toContain('impersonate group sre-on-call');
+  });
+
   it('asks impersonate for every target and bind for every ClusterRole where it is bound', () => {
     const entries = authorEntries(
       spec({

@@ -84,7 +84,9 @@ const specArb: fc.Arbitrary<ImpersonationPolicySpec> = fc.record({
     }),
     { selector: (r) => r.name, maxLength: 5 },
   ),
-  groupNameNormalization: fc.constantFrom('AccessProxy' as const, 'Verbatim' as const),
+  groupNameNormalization: fc.constantFrom('AccessProxy' as const, 'Lowercase' as const, 'Verbatim' as const),
+  suspend: fc.constant(false),
+  groupPrefix: fc.constantFrom(undefined, 'sdm:', 'oidc:', 's'),
 });
 
 const configArb: fc.Arbitrary<CoreConfig> = fc.record({
