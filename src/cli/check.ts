@@ -127,6 +127,8 @@ export function denialField(spec: ImpersonationPolicySpec, d: Denial): string {
       const i = spec.impersonators.findIndex((x) => x.name === d.name);
       return i < 0 ? 'spec.impersonators' : `spec.impersonators[${i}].name`;
     }
+    case 'AllowedAction':
+      return `spec.${d.name}`;
     case 'ClusterRole':
       return role
         ? `spec.roles[${roleIndex}].clusterRoles${indexOr(role.clusterRoles, d.name)}`

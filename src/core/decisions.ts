@@ -1,6 +1,6 @@
 // Spec -> what may be provisioned: normalization, collisions and safety, decided once.
 
-import type { Denial, DenialKind, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
+import type { AllowedAction, Denial, DenialKind, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
 import { collidedGroups, findCollisions } from './collisions.js';
 import type { CoreConfig } from './config.js';
 import { normalizeRoleName } from './normalize.js';
@@ -15,7 +15,15 @@ import {
 } from './safety.js';
 import type { Verdict } from './safety.js';
 import { RBAC_GROUP } from './types.js';
-import type { GroupBinding, PeerPolicy, PolicyDecisions, PolicyInput, Subject } from './types.js';
+import type {
+  GroupBinding,
+  ImpersonationConstraint,
+  PeerPolicy,
+  PolicyDecisions,
+  PolicyInput,
+  ScopedAction,
+  Subject,
+} from './types.js';
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const sortedUnique = (values: Iterable<string>): string[] => [...new Set(values)].sort(byString);
@@ -323,6 +331,9 @@ export function decidePolicy(
     .sort(([a], [b]) => byString(a, b))
     .map(([namespace, names]) => ({ namespace, names: sortedUnique(names) }));
 
+  const constrained = decideConstraint(spec.allowedActions, config);
+  denied.push(...constrained.denied);
+
   return {
     grants: {
       impersonators,
@@ -338,6 +349,7 @@ export function decidePolicy(
           byString(a.clusterRole, b.clusterRole) ||
           byString(a.namespace ?? '', b.namespace ?? ''),
       ),
+      ...(constrained.constraint === undefined ? {} : { constraint: constrained.constraint }),
     },
     roleGroups: roleGroups.sort((a, b) => byString(a.role, b.role)),
     collisions,
@@ -350,4 +362,68 @@ export function decidePolicy(
     ),
     roleCount: spec.roles.length,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constrained impersonation (spec.allowedActions)
+
+const compareLists = (a: readonly string[], b: readonly string[]): number =>
+  byString(JSON.stringify(a), JSON.stringify(b));
+
+function compareActions(a: ScopedAction, b: ScopedAction): number {
+  return (
+    byString(a.namespace ?? '', b.namespace ?? '') ||
+    compareLists(a.apiGroups, b.apiGroups) ||
+    compareLists(a.resources, b.resources) ||
+    compareLists(a.resourceNames, b.resourceNames) ||
+    compareLists(a.verbs, b.verbs)
+  );
+}
+
+/**
+ * The actions a constrained policy may grant, one per action and scope, canonical. An action that
+ * would give the impersonators a dangerous power (powers.ts) in a scope is refused there, exactly
+ * as a ClusterRole carrying it would be: acting as a powerful target for that request is the same
+ * escalation. Undefined allowedActions: not a constrained policy.
+ */
+export function decideConstraint(
+  allowedActions: readonly AllowedAction[] | undefined,
+  config: CoreConfig,
+): { constraint?: ImpersonationConstraint; denied: Denial[] } {
+  if (allowedActions === undefined) return { denied: [] };
+  const denied: Denial[] = [];
+  const actions = new Map<string, ScopedAction>();
+  allowedActions.forEach((action, index) => {
+    const base = {
+      verbs: sortedUnique(action.verbs),
+      apiGroups: sortedUnique(action.apiGroups),
+      resources: sortedUnique(action.resources),
+      resourceNames: sortedUnique(action.resourceNames),
+    };
+    const namespaces = sortedUnique(action.namespaces);
+    for (const namespace of namespaces.length === 0 ? [undefined] : namespaces) {
+      const scope: BindingScope =
+        namespace === undefined
+          ? { cluster: true }
+          : { cluster: false, namespace, protected: config.protectedNamespaces.includes(namespace) };
+      const powers = dangerousPowersOf([base], scope);
+      if (powers.length > 0) {
+        const where = namespace === undefined ? 'cluster-wide' : `in namespace ${namespace}`;
+        denied.push({
+          kind: 'AllowedAction',
+          name: `allowedActions[${index}]`,
+          reason: 'PowerfulAction',
+          message:
+            `allowedActions[${index}] (${base.verbs.join(',')} on ${base.resources.join(',')}) ${where} covers ` +
+            `${powers.join(', ')}: acting as a target for that is cluster-admin by another name; list narrower ` +
+            'verbs and resources' +
+            (namespace === undefined ? ', or limit it to namespaces (allowedActions[].namespaces)' : ''),
+        });
+        continue;
+      }
+      const scoped: ScopedAction = namespace === undefined ? base : { ...base, namespace };
+      actions.set(JSON.stringify(scoped), scoped);
+    }
+  });
+  return { constraint: { actions: [...actions.values()].sort(compareActions) }, denied };
 }

@@ -35,7 +35,7 @@ export {
 export { normalizeRoleName } from './normalize.js';
 export { collidedGroups, derivedGroups, findCollisions, roleGroupPairs } from './collisions.js';
 export type { RoleGroupPair } from './collisions.js';
-export { canonicalSubjects, decidePolicy, reviewTargets } from './decisions.js';
+export { canonicalSubjects, decideConstraint, decidePolicy, reviewTargets } from './decisions.js';
 export type { ClusterFacts, TargetIdentity } from './decisions.js';
 export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';
 export type { BindingScope, DangerousPower, RuleLike } from './powers.js';
@@ -63,7 +63,13 @@ export {
 } from './safety.js';
 export type { DenialReason, Verdict } from './safety.js';
 export {
+  actionRules,
   compareObjects,
+  constrainedClusterRules,
+  constrainedModes,
+  constrainedNamespaceRules,
+  constrainedTargetRules,
+  desiredConstrainedRole,
   desiredGroupBinding,
   desiredImpersonatorClusterRole,
   desiredImpersonatorClusterRoleBinding,
@@ -71,6 +77,8 @@ export {
   desiredServiceAccountRole,
   desiredServiceAccountRoleBinding,
   impersonationRules,
+  SERVICE_ACCOUNT_MODE,
+  USER_INFO_MODE,
 } from './rbac.js';
 export type { PolicyIdentity } from './rbac.js';
 export { diffRbac, intersectionOf, isOwnedBy, isStaleFor, planPolicy, planRemoval, refOf } from './plan.js';

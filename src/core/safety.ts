@@ -18,7 +18,8 @@ export type DenialReason =
   | 'PowerfulClusterRole'
   | 'UnknownClusterRole'
   | 'PowerfulTarget'
-  | 'AnyUserNotEnabled';
+  | 'AnyUserNotEnabled'
+  | 'PowerfulAction';
 
 export type Verdict = { allowed: true } | { allowed: false; reason: DenialReason; message: string };
 

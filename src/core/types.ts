@@ -166,6 +166,25 @@ export interface Grants {
   serviceAccounts: { namespace: string; names: string[] }[];
   /** Role group -> ClusterRole bindings. */
   bindings: GroupBinding[];
+  /**
+   * Constrained impersonation (spec.allowedActions set): the requests the impersonators may make as
+   * their targets. Absent: classic, unconstrained impersonation.
+   */
+  constraint?: ImpersonationConstraint;
+}
+
+/** One permitted action in one scope (namespace absent: cluster-wide), canonical (sorted, unique). */
+export interface ScopedAction {
+  verbs: string[];
+  apiGroups: string[];
+  resources: string[];
+  resourceNames: string[];
+  namespace?: string;
+}
+
+/** The actions a constrained policy permits, sorted by scope then content. */
+export interface ImpersonationConstraint {
+  actions: ScopedAction[];
 }
 
 /** What the core decided about a policy's spec, before looking at the cluster. */
