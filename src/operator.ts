@@ -4,6 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_LABEL } from './api/index.js';
 import type { Config } from './config.js';
 import { AuthorCheck } from './controller/author-check.js';
+import { constrainedSupport } from './controller/constrained-support.js';
 import { Controller, watch } from './controller/controller.js';
 import { PolicyIndex, type PolicyObject } from './controller/policy-index.js';
 import { RecentWrites } from './controller/recent-writes.js';
@@ -101,10 +102,12 @@ export async function runOperator(
     ...(informerObserver ? { observer: informerObserver } : {}),
   });
   const reviewer = new TargetReviewer({ client, ttlMs: config.accessReviewTtlMs });
+  const constrained = constrainedSupport(client, config.constrainedImpersonation, log);
   const facts = async (spec: ImpersonationPolicySpec): Promise<ClusterFacts> => {
     const targetPowers = await reviewer.prepare(reviewTargets(spec));
     return {
       targetPowers,
+      ...(spec.allowedActions === undefined ? {} : { constrainedImpersonation: await constrained() }),
       clusterRole: (name) => {
         const cr = targetClusterRoles.cache.get(name) as { rules?: RuleLike[] } | undefined;
         return cr === undefined ? null : (cr.rules ?? []);

@@ -68,7 +68,12 @@ export interface ClusterFacts {
   clusterRole?(name: string): readonly RuleLike[] | null | undefined;
   /** The dangerous powers the identity holds (SubjectAccessReviews); undefined when not reviewed. */
   targetPowers?(target: TargetIdentity): readonly string[] | undefined;
+  /** Whether the API server enforces constrained impersonation; undefined when not known (offline). */
+  constrainedImpersonation?: ConstrainedSupport | undefined;
 }
+
+/** The API server's answer for constrained impersonation (see kube/constrained-probe.ts). */
+export type ConstrainedSupport = { enforced: true } | { enforced: false; message: string };
 
 /**
  * Every identity the impersonators could become or assert under this spec (users, literal and
@@ -161,6 +166,8 @@ export function decidePolicy(
   facts: ClusterFacts = {},
 ): PolicyDecisions {
   const { spec } = policy;
+  const unavailable = constrainedUnavailable(spec, facts);
+  if (unavailable !== undefined) return unavailable;
   const denied: Denial[] = [];
 
   const impersonators = canonicalSubjects(
@@ -426,4 +433,43 @@ export function decideConstraint(
     }
   });
   return { constraint: { actions: [...actions.values()].sort(compareActions) }, denied };
+}
+
+/**
+ * A constrained policy on a cluster that cannot enforce it grants nothing at all: its rules would
+ * allow nothing there, and never does the operator fall back to the unconstrained verb.
+ */
+function constrainedUnavailable(
+  spec: ImpersonationPolicySpec,
+  facts: ClusterFacts,
+): PolicyDecisions | undefined {
+  const support = facts.constrainedImpersonation;
+  if (spec.allowedActions === undefined || support === undefined || support.enforced) return undefined;
+  return {
+    grants: {
+      impersonators: [],
+      users: [],
+      anyUser: false,
+      groups: [],
+      uids: [],
+      userExtras: [],
+      serviceAccounts: [],
+      bindings: [],
+      constraint: { actions: [] },
+    },
+    roleGroups: [],
+    collisions: [],
+    denied: [
+      {
+        kind: 'AllowedAction',
+        name: 'allowedActions',
+        reason: 'ConstrainedImpersonationUnavailable',
+        message:
+          `spec.allowedActions makes this a constrained policy, and ${support.message}; nothing is granted ` +
+          '(never the unconstrained impersonate verb instead). Enable constrained impersonation on the API ' +
+          'server, or remove spec.allowedActions to grant classic impersonation',
+      },
+    ],
+    roleCount: spec.roles.length,
+  };
 }

@@ -36,7 +36,7 @@ export { normalizeRoleName } from './normalize.js';
 export { collidedGroups, derivedGroups, findCollisions, roleGroupPairs } from './collisions.js';
 export type { RoleGroupPair } from './collisions.js';
 export { canonicalSubjects, decideConstraint, decidePolicy, reviewTargets } from './decisions.js';
-export type { ClusterFacts, TargetIdentity } from './decisions.js';
+export type { ClusterFacts, ConstrainedSupport, TargetIdentity } from './decisions.js';
 export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';
 export type { BindingScope, DangerousPower, RuleLike } from './powers.js';
 export {

@@ -19,7 +19,8 @@ export type DenialReason =
   | 'UnknownClusterRole'
   | 'PowerfulTarget'
   | 'AnyUserNotEnabled'
-  | 'PowerfulAction';
+  | 'PowerfulAction'
+  | 'ConstrainedImpersonationUnavailable';
 
 export type Verdict = { allowed: true } | { allowed: false; reason: DenialReason; message: string };
 

@@ -62,7 +62,11 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
   }
   const anyUser = denied.find((d) => d.reason === 'AnyUserNotEnabled');
   if (anyUser !== undefined) problems.push({ reason: 'AnyUserNotEnabled', message: `${anyUser.message}.` });
-  const others = denied.filter((d) => d !== anyUser);
+  const unavailable = denied.find((d) => d.reason === 'ConstrainedImpersonationUnavailable');
+  if (unavailable !== undefined) {
+    problems.push({ reason: 'ConstrainedImpersonationUnavailable', message: `${unavailable.message}.` });
+  }
+  const others = denied.filter((d) => d !== anyUser && d !== unavailable);
   if (others.length > 0) {
     problems.push({
       reason: 'Denied',

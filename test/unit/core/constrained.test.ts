@@ -6,15 +6,23 @@ import fc from 'fast-check';
 import type { AllowedAction, ImpersonationPolicySpecInput } from '../../../src/api/index.js';
 import { ImpersonationPolicySpecSchema } from '../../../src/api/index.js';
 import type { PolicyRule, RbacObject } from '../../../src/core/index.js';
-import { DEFAULT_CORE_CONFIG, impersonatorName, planPolicy } from '../../../src/core/index.js';
+import {
+  DEFAULT_CORE_CONFIG,
+  impersonatorName,
+  planPolicy,
+  policyStatus,
+  type ClusterFacts,
+} from '../../../src/core/index.js';
+import { parseServerVersion, refusedByConstrainedFilter } from '../../../src/kube/constrained-probe.js';
 import { NOTHING_OBSERVED, policy } from './helpers.js';
 
-const plan = (input: ImpersonationPolicySpecInput) =>
+const plan = (input: ImpersonationPolicySpecInput, facts: ClusterFacts = {}) =>
   planPolicy({
     policy: policy('p', input),
     peers: [],
     config: DEFAULT_CORE_CONFIG,
     observed: NOTHING_OBSERVED,
+    facts,
   });
 
 const rulesOf = (objects: readonly RbacObject[]) =>
@@ -343,5 +351,60 @@ describe('constrained policy properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('a cluster that cannot enforce constrained impersonation', () => {
+  const unavailable: ClusterFacts = {
+    constrainedImpersonation: { enforced: false, message: 'feature gate ConstrainedImpersonation is off' },
+  };
+
+  it('a constrained policy grants nothing at all and is Stalled with reason ConstrainedImpersonationUnavailable', () => {
+    const p = plan(accessProxy, unavailable);
+    expect(p.desired).toEqual([]);
+    const status = policyStatus({ generation: 1, now: new Date(0), plan: p });
+    expect(status.conditions?.find((c) => c.type === 'Stalled')).toEqual(
+      expect.objectContaining({
+        status: 'True',
+        reason: 'ConstrainedImpersonationUnavailable',
+        message: expect.stringContaining('feature gate ConstrainedImpersonation is off'),
+      }),
+    );
+  });
+
+  it('a classic policy is not affected', () => {
+    const { allowedActions: _, ...classic } = accessProxy;
+    expect(plan(classic, unavailable).desired).toEqual(plan(classic).desired);
+  });
+
+  it('where it is enforced the constrained RBAC is generated', () => {
+    expect(plan(accessProxy, { constrainedImpersonation: { enforced: true } }).desired).toEqual(
+      plan(accessProxy).desired,
+    );
+  });
+});
+
+describe('the constrained-impersonation probe, read', () => {
+  it.each([
+    [{ gitVersion: 'v1.37.2' }, [1, 37]],
+    [{ gitVersion: 'v1.36.0-rc.1+abc' }, [1, 36]],
+    [{ major: '1', minor: '35+' }, [1, 35]],
+    [{}, undefined],
+  ])('server version %j -> %j', (version, expected) => {
+    expect(parseServerVersion(version)).toEqual(expected);
+  });
+
+  it.each([
+    [
+      'selfsubjectreviews.authentication.k8s.io is forbidden: User "op" cannot impersonate-on:user-info:create ' +
+        'resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope',
+      true,
+    ],
+    [
+      'users "x" is forbidden: User "op" cannot impersonate resource "users" in API group "" at the cluster scope',
+      false,
+    ],
+  ])('refusal %s -> constrained filter: %s', (message, expected) => {
+    expect(refusedByConstrainedFilter(message)).toBe(expected);
   });
 });
