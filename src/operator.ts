@@ -5,6 +5,7 @@ import { KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_LABEL } from './api/in
 import type { Config } from './config.js';
 import { AuthorCheck } from './controller/author-check.js';
 import { constrainedSupport } from './controller/constrained-support.js';
+import { LegacyGrantReviewer } from './controller/legacy-review.js';
 import { Controller, watch } from './controller/controller.js';
 import { PolicyIndex, type PolicyObject } from './controller/policy-index.js';
 import { RecentWrites } from './controller/recent-writes.js';
@@ -103,11 +104,24 @@ export async function runOperator(
   });
   const reviewer = new TargetReviewer({ client, ttlMs: config.accessReviewTtlMs });
   const constrained = constrainedSupport(client, config.constrainedImpersonation, log);
+  const legacyGrants = new LegacyGrantReviewer({ client, ttlMs: config.accessReviewTtlMs });
   const facts = async (spec: ImpersonationPolicySpec): Promise<ClusterFacts> => {
     const targetPowers = await reviewer.prepare(reviewTargets(spec));
     return {
       targetPowers,
-      ...(spec.allowedActions === undefined ? {} : { constrainedImpersonation: await constrained() }),
+      ...(spec.allowedActions === undefined
+        ? {}
+        : {
+            constrainedImpersonation: await constrained(),
+            legacyGrant: await legacyGrants.prepare(
+              spec.impersonators.map((i) =>
+                i.kind === 'ServiceAccount'
+                  ? { kind: 'ServiceAccount', name: i.name, namespace: i.namespace ?? '' }
+                  : { kind: i.kind, apiGroup: 'rbac.authorization.k8s.io', name: i.name },
+              ),
+              reviewTargets(spec),
+            ),
+          }),
       clusterRole: (name) => {
         const cr = targetClusterRoles.cache.get(name) as { rules?: RuleLike[] } | undefined;
         return cr === undefined ? null : (cr.rules ?? []);

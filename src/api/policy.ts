@@ -587,6 +587,22 @@ export const InventoryEntrySchema = documented(
   'An RBAC object the operator generated for this policy.',
 );
 
+export const ConstraintBypassSchema = documented(
+  z.object({
+    impersonator: documented(
+      z.string(),
+      'The impersonator: User <name>, Group <name> or ServiceAccount <ns>/<name>.',
+    ),
+    target: documented(z.string(), 'The target it may also impersonate without constraint.'),
+    grantedBy: documented(
+      z.string(),
+      'What grants it, as the API server\'s authorizer says (e.g. ClusterRoleBinding "x" of ClusterRole "y").',
+    ),
+  }),
+  'An unconstrained (legacy) impersonate grant of one of the impersonators on one of the targets: the API ' +
+    'server falls back to it, so for this pair the constraint is bypassed.',
+);
+
 export const ImpersonationPolicyStatusSchema = documented(
   z.object({
     observedGeneration: documented(z.int().min(0), 'The metadata.generation the status describes.', [], {
@@ -614,6 +630,11 @@ export const ImpersonationPolicyStatusSchema = documented(
     inventory: documented(
       z.array(InventoryEntrySchema),
       'The RBAC objects generated for this policy.',
+    ).optional(),
+    constraintBypasses: documented(
+      z.array(ConstraintBypassSchema),
+      'Constrained policies only: legacy impersonate grants (any RBAC in the cluster) that let an impersonator ' +
+        'become a target without the constraint. Remove them, or the constraint means nothing for that pair.',
     ).optional(),
   }),
   'What the operator provisioned, what it held back and why.',
@@ -664,6 +685,7 @@ export type Denial = z.output<typeof DenialSchema>;
 export type DenialKind = (typeof DENIAL_KINDS)[number];
 export type RoleGroup = z.output<typeof RoleGroupSchema>;
 export type InventoryEntry = z.output<typeof InventoryEntrySchema>;
+export type ConstraintBypass = z.output<typeof ConstraintBypassSchema>;
 export type ImpersonationPolicyStatus = z.output<typeof ImpersonationPolicyStatusSchema>;
 export type ImpersonationPolicy = z.output<typeof ImpersonationPolicySchema>;
 

@@ -1,6 +1,13 @@
 // Spec -> what may be provisioned: normalization, collisions and safety, decided once.
 
-import type { AllowedAction, Denial, DenialKind, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
+import type {
+  AllowedAction,
+  ConstraintBypass,
+  Denial,
+  DenialKind,
+  ImpersonationPolicySpec,
+  RoleGroup,
+} from '../api/index.js';
 import { collidedGroups, findCollisions } from './collisions.js';
 import type { CoreConfig } from './config.js';
 import { normalizeRoleName } from './normalize.js';
@@ -68,6 +75,12 @@ export interface ClusterFacts {
   clusterRole?(name: string): readonly RuleLike[] | null | undefined;
   /** The dangerous powers the identity holds (SubjectAccessReviews); undefined when not reviewed. */
   targetPowers?(target: TargetIdentity): readonly string[] | undefined;
+  /**
+   * Whether the impersonator holds the legacy `impersonate` verb on the target anywhere in the
+   * cluster: the authorizer's reason (naming the binding) when it does, null when not, undefined
+   * when not reviewed.
+   */
+  legacyGrant?(impersonator: Subject, target: TargetIdentity): string | null | undefined;
   /** Whether the API server enforces constrained impersonation; undefined when not known (offline). */
   constrainedImpersonation?: ConstrainedSupport | undefined;
 }
@@ -341,7 +354,13 @@ export function decidePolicy(
   const constrained = decideConstraint(spec.allowedActions, config);
   denied.push(...constrained.denied);
 
+  const bypasses =
+    constrained.constraint === undefined
+      ? []
+      : constraintBypasses(impersonators, users, sortedUnique(groups), serviceAccounts, facts);
+
   return {
+    ...(bypasses.length === 0 ? {} : { constraintBypasses: bypasses }),
     grants: {
       impersonators,
       users,
@@ -472,4 +491,50 @@ function constrainedUnavailable(
     ],
     roleCount: spec.roles.length,
   };
+}
+
+const subjectLabel = (s: Subject): string =>
+  s.kind === 'ServiceAccount' ? `ServiceAccount ${s.namespace ?? ''}/${s.name}` : `${s.kind} ${s.name}`;
+
+/** The targets a constrained policy's impersonators may become, as identities to review. */
+export function constrainedTargets(
+  users: readonly string[],
+  groups: readonly string[],
+  serviceAccounts: readonly { namespace: string; names: readonly string[] }[],
+): TargetIdentity[] {
+  return [
+    ...users.map((name): TargetIdentity => ({ kind: 'User', name })),
+    ...groups.map((name): TargetIdentity => ({ kind: 'Group', name })),
+    ...serviceAccounts.flatMap(({ namespace, names }) =>
+      names.map((name): TargetIdentity => ({ kind: 'ServiceAccount', namespace, name })),
+    ),
+  ];
+}
+
+/**
+ * Legacy grants that defeat a constraint: the API server tries the constrained modes first and then
+ * falls back to the `impersonate` verb, from ANY binding, so an impersonator that also holds it on a
+ * target may act as that target for everything. Reported per pair, with what grants it.
+ */
+function constraintBypasses(
+  impersonators: readonly Subject[],
+  users: readonly string[],
+  groups: readonly string[],
+  serviceAccounts: readonly { namespace: string; names: readonly string[] }[],
+  facts: ClusterFacts,
+): ConstraintBypass[] {
+  if (facts.legacyGrant === undefined) return [];
+  const out: ConstraintBypass[] = [];
+  for (const impersonator of impersonators) {
+    for (const target of constrainedTargets(users, groups, serviceAccounts)) {
+      const reason = facts.legacyGrant(impersonator, target);
+      if (typeof reason !== 'string') continue;
+      out.push({
+        impersonator: subjectLabel(impersonator),
+        target: targetLabel(target),
+        grantedBy: reason.replace(/^RBAC: allowed by /, '') || 'the authorizer (no reason given)',
+      });
+    }
+  }
+  return out;
 }

@@ -35,7 +35,13 @@ export {
 export { normalizeRoleName } from './normalize.js';
 export { collidedGroups, derivedGroups, findCollisions, roleGroupPairs } from './collisions.js';
 export type { RoleGroupPair } from './collisions.js';
-export { canonicalSubjects, decideConstraint, decidePolicy, reviewTargets } from './decisions.js';
+export {
+  canonicalSubjects,
+  constrainedTargets,
+  decideConstraint,
+  decidePolicy,
+  reviewTargets,
+} from './decisions.js';
 export type { ClusterFacts, ConstrainedSupport, TargetIdentity } from './decisions.js';
 export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';
 export type { BindingScope, DangerousPower, RuleLike } from './powers.js';

@@ -106,6 +106,18 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
   return problems;
 }
 
+/** Constrained policies: a legacy grant elsewhere bypasses the constraint; Ready says so. */
+function bypassWarning(plan: PolicyPlan, message: string): string {
+  const bypasses = plan.decisions.constraintBypasses ?? [];
+  if (bypasses.length === 0) return message;
+  return (
+    `${message} WARNING: the constraint is bypassed for ${bypasses.length} impersonator/target ` +
+    `${bypasses.length === 1 ? 'pair' : 'pairs'} by legacy impersonate grants (status.constraintBypasses): ${listed(
+      bypasses.map((b) => `${b.impersonator} -> ${b.target} by ${b.grantedBy}`),
+    )}.`
+  );
+}
+
 function readyMessage(plan: PolicyPlan, inventory: number, anyUser: boolean): string {
   const groups = plan.decisions.roleGroups.length;
   const base = `Provisioned ${inventory} RBAC ${inventory === 1 ? 'object' : 'objects'} for ${groups} role ${
@@ -173,7 +185,7 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
     ...(input.previous?.conditions === undefined ? {} : { previous: input.previous.conditions }),
     stalled: stalledProblems(input),
     ...(retrying === undefined ? {} : { retrying }),
-    readyMessage: readyMessage(plan, inventory.length, anyUser),
+    readyMessage: bypassWarning(plan, readyMessage(plan, inventory.length, anyUser)),
   });
 
   return {
@@ -187,6 +199,9 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
     collisions: plan.decisions.collisions,
     denied: plan.decisions.denied,
     inventory,
+    ...(plan.decisions.constraintBypasses === undefined
+      ? {}
+      : { constraintBypasses: plan.decisions.constraintBypasses }),
   };
 }
 

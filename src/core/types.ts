@@ -2,7 +2,13 @@
 // it reads, and the inputs/outputs of the plan. Raw-JSON shapes (no classes, no Dates), so objects
 // from an informer cache and client-node's model types both fit.
 
-import type { Collision, Denial, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
+import type {
+  Collision,
+  ConstraintBypass,
+  Denial,
+  ImpersonationPolicySpec,
+  RoleGroup,
+} from '../api/index.js';
 
 export const RBAC_GROUP = 'rbac.authorization.k8s.io';
 export const RBAC_API_VERSION = `${RBAC_GROUP}/v1`;
@@ -196,6 +202,8 @@ export interface PolicyDecisions {
   denied: Denial[];
   /** Number of roles in the spec. */
   roleCount: number;
+  /** Constrained policies: legacy grants that bypass the constraint (see decisions.ts). */
+  constraintBypasses?: ConstraintBypass[];
 }
 
 /** An existing object at a generated name that is not this policy's: reported, never modified. */

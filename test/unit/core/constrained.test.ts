@@ -408,3 +408,33 @@ describe('the constrained-impersonation probe, read', () => {
     expect(refusedByConstrainedFilter(message)).toBe(expected);
   });
 });
+
+describe('legacy grants that bypass the constraint', () => {
+  const legacyGrant: ClusterFacts['legacyGrant'] = (i, t) =>
+    i.name === 'proxy' && t.kind === 'User' && t.name === 'alice@example.com'
+      ? 'RBAC: allowed by ClusterRoleBinding "old-proxy" of ClusterRole "old" to User "proxy"'
+      : null;
+
+  it('are reported per impersonator and target, naming the binding', () => {
+    const { decisions } = plan(accessProxy, { legacyGrant });
+    expect(decisions.constraintBypasses).toEqual([
+      {
+        impersonator: 'User proxy',
+        target: "User 'alice@example.com'",
+        grantedBy: 'ClusterRoleBinding "old-proxy" of ClusterRole "old" to User "proxy"',
+      },
+    ]);
+    const status = policyStatus({
+      generation: 1,
+      now: new Date(0),
+      plan: plan(accessProxy, { legacyGrant }),
+    });
+    expect(status.constraintBypasses).toHaveLength(1);
+    expect(status.conditions?.find((c) => c.type === 'Ready')?.message).toContain('WARNING');
+  });
+
+  it('are not looked for in a classic policy (it grants the legacy verb itself)', () => {
+    const { allowedActions: _, ...classic } = accessProxy;
+    expect(plan(classic, { legacyGrant }).decisions.constraintBypasses).toBeUndefined();
+  });
+});
