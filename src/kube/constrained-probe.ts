@@ -10,8 +10,13 @@
 //      tells which impersonation filter ran. With the feature on, kube-apiserver tries the
 //      constrained modes first and reports the first failed check, `impersonate-on:user-info:create`
 //      on selfsubjectreviews; with it off, the legacy filter reports the `impersonate` verb. The
-//      random uid makes the request fail under any legacy grant the operator holds (even any-user,
-//      which does not cover uids), so the answer never depends on the operator's own rights.
+//      random uid makes the request fail under any legacy grant a least-privilege operator holds
+//      (even any-user, which does not cover uids).
+//   3. Only if that was allowed (an operator that may impersonate anyone): a SelfSubjectReview as a
+//      node. Constrained impersonation (arbitrary-node mode) gives it the groups [system:nodes];
+//      legacy impersonation gives none.
+// A legacy-mode success cached by the API server for the operator (it never impersonates otherwise)
+// could make step 2 answer "legacy": the safe direction (Stalled, nothing granted).
 import { randomBytes } from 'node:crypto';
 import type { KubeClient } from './client.js';
 import { KubeApiError } from './errors.js';
@@ -20,6 +25,8 @@ export type ConstrainedSupport = { enforced: true } | { enforced: false; message
 
 /** The user the probe pretends to become (a name no policy can list: ':' after a domain). */
 export const PROBE_USER = 'impersonation-operator.io:constrained-impersonation-probe';
+/** For an operator that may impersonate anyone: a node nobody runs (see the second step). */
+export const PROBE_NODE = 'system:node:impersonation-operator-constrained-impersonation-probe';
 export const MIN_MINOR = 36;
 
 /** '1.37.2', 'v1.36.0-rc.1+abc' -> [1, 37]; undefined when it cannot be read. */
@@ -95,12 +102,24 @@ export async function probeConstrainedImpersonation(
     }
     throw err;
   }
-  // Impersonating a random uid was allowed: the operator may impersonate every uid, so the probe
-  // cannot tell the filters apart.
-  return {
-    enforced: false,
-    message:
-      'whether the API server enforces constrained impersonation cannot be told: the operator may impersonate ' +
-      'any uid; start it with --constrained-impersonation=enforced if the cluster does',
-  };
+  // Allowed: the operator may impersonate anyone (cluster-admin, `npm start` against a local
+  // cluster). Then the answer is in WHO it became: constrained impersonation gives a node
+  // (arbitrary-node mode) the fixed group list [system:nodes], legacy impersonation adds none.
+  const review = await client.request<{ status?: { userInfo?: { groups?: string[] } } }>({
+    verb: 'create',
+    resource: 'selfsubjectreviews',
+    method: 'POST',
+    path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    headers: { 'Impersonate-User': PROBE_NODE },
+    ...(signal ? { signal } : {}),
+  });
+  return (review?.status?.userInfo?.groups ?? []).includes('system:nodes')
+    ? { enforced: true }
+    : {
+        enforced: false,
+        message:
+          `the API server (Kubernetes ${major}.${minor}) runs legacy impersonation only: feature gate ` +
+          'ConstrainedImpersonation is off',
+      };
 }
