@@ -99,6 +99,13 @@ export function formatSummary(s: ImpersonationSummary, opts: FormatOptions): str
     for (const t of imp.targets) {
       out.push(`  as ${describeIdentity(t.target)}`);
       out.push(`     ${describeCounts(t)}, ${describeRange(t.timeRange)}`);
+      if (t.constrained !== undefined) {
+        const n = Object.values(t.constrained).reduce((a, b) => a + b, 0);
+        const by = Object.entries(t.constrained).map(([c, k]) => `${formatCount(k)} by ${c}`);
+        out.push(
+          `     constrained impersonation: ${by.join(', ')}; legacy (unconstrained): ${formatCount(t.requests - n)}`,
+        );
+      }
       const shown = opts.top > 0 ? t.actions.slice(0, opts.top) : t.actions;
       out.push(
         ...table(

@@ -3,7 +3,9 @@
 // impersonate-on:<mode>:<verb> rules, and the API server then lets an impersonator act as its
 // targets for exactly those requests. Every assertion is about the state of the world.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { waitForAuditEvent, type AuditEvent } from '../harness/audit.js';
+import { isFinalStage, toAuditRecord } from '../../src/audit/event.js';
+import { SummaryBuilder } from '../../src/audit/summary.js';
+import { readAuditEvents, waitForAuditEvent, type AuditEvent } from '../harness/audit.js';
 import { kubeconfigFor, serviceAccountKubeconfig } from '../harness/identities.js';
 import { requestAs } from '../harness/http.js';
 import { startOperator, type OperatorProcess } from '../harness/operator.js';
@@ -265,6 +267,19 @@ describe('constrained impersonation (integration)', () => {
     expect(event.impersonatedUser?.username).toBe(alice);
     expect(event.impersonatedUser?.groups).toEqual(expect.arrayContaining([sre.group]));
     expect(event.authenticationMetadata?.impersonationConstraint).toBe('impersonate:user-info');
+
+    // `kubectl impersonation audit`'s summary of the real log: the proxy's requests as alice were
+    // allowed by the constrained grant.
+    const builder = new SummaryBuilder();
+    for (const e of await readAuditEvents()) {
+      const rec = toAuditRecord(e);
+      if (rec && isFinalStage(rec.stage) && rec.impersonator.username === proxyUser) builder.add(rec);
+    }
+    const asAliceSummary = builder
+      .summary()
+      .impersonators.find((i) => i.impersonator === proxyUser)
+      ?.targets.find((t) => t.target.username === alice);
+    expect(asAliceSummary?.constrained?.['impersonate:user-info']).toBeGreaterThanOrEqual(2);
   });
 
   it('a legacy grant to the same impersonator bypasses the constraint, and the status says which', async () => {
