@@ -43,6 +43,8 @@ export {
   reviewTargets,
 } from './decisions.js';
 export type { ClusterFacts, ConstrainedSupport, TargetIdentity } from './decisions.js';
+export { constraintConflicts } from './constraints.js';
+export type { ConstraintConflict } from './constraints.js';
 export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';
 export type { BindingScope, DangerousPower, RuleLike } from './powers.js';
 export {
