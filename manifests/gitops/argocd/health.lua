@@ -5,14 +5,15 @@
 --   Stalled=True                                                          -> Degraded
 --   Ready=True for the current generation                                 -> Healthy
 --   Ready=False with a Stalled reason (InvalidSpec, AuthorCheckFailed, AuthorNotPermitted,
---   AnyUserNotEnabled, Collision, Denied, Refused, NameConflict,
+--   AnyUserNotEnabled, ConstrainedImpersonationUnavailable, Collision, Denied, Refused, NameConflict,
 --   DeletionBlocked)                                                      -> Degraded
 --   anything else                                                         -> Progressing
 -- Argo CD runs scripts from argocd-cm without the string library: only base, table and os.
 local hs = {}
 local stalledReasons = {
   InvalidSpec = true, AuthorCheckFailed = true, AuthorNotPermitted = true, AnyUserNotEnabled = true,
-  Collision = true, Denied = true, Refused = true, NameConflict = true, DeletionBlocked = true,
+  ConstrainedImpersonationUnavailable = true, Collision = true, Denied = true, Refused = true,
+  NameConflict = true, DeletionBlocked = true,
 }
 
 local generation = nil
