@@ -173,6 +173,20 @@ export function formatPolicyAudit(p: PolicyAudit): string[] {
       ),
     );
   }
+  if (p.legacyUse !== undefined) {
+    out.push(
+      'Constrained policies whose impersonators still act as their targets through legacy (unconstrained) ' +
+        'impersonation, which bypasses the constraint:',
+    );
+    out.push(
+      ...table(
+        ['REQUESTS', 'POLICY', 'IMPERSONATOR', 'AS'],
+        p.legacyUse.map((u) => [formatCount(u.requests), u.policy, u.impersonator, u.target]),
+        [true, false, false, false],
+        '  ',
+      ),
+    );
+  }
   if (p.refusedButGranted.length > 0) {
     out.push('Refused by the API server although a policy grants them (not provisioned yet, or held back):');
     out.push(

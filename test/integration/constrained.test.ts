@@ -4,7 +4,9 @@
 // targets for exactly those requests. Every assertion is about the state of the world.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isFinalStage, toAuditRecord } from '../../src/audit/event.js';
+import { PolicyUsage } from '../../src/audit/policy-match.js';
 import { SummaryBuilder } from '../../src/audit/summary.js';
+import type { RbacObject as CoreRbacObject } from '../../src/core/index.js';
 import { readAuditEvents, waitForAuditEvent, type AuditEvent } from '../harness/audit.js';
 import { kubeconfigFor, serviceAccountKubeconfig } from '../harness/identities.js';
 import { requestAs } from '../harness/http.js';
@@ -331,6 +333,22 @@ describe('constrained impersonation (integration)', () => {
         },
       ]);
       expect(condition(reported, 'Ready')?.message).toContain('WARNING: the constraint is bypassed');
+
+      // `kubectl impersonation audit --policies` flags the legacy use, from the real log and the
+      // RBAC the operator really wrote for the policy.
+      const usage = new PolicyUsage([
+        {
+          policy: names.proxy,
+          objects: (await generatedObjects(names.proxy)) as unknown as CoreRbacObject[],
+        },
+      ]);
+      for (const e of await readAuditEvents()) {
+        const rec = toAuditRecord(e);
+        if (rec && isFinalStage(rec.stage) && rec.impersonator.username === proxyUser) usage.add(rec);
+      }
+      expect(usage.report().legacyUse).toEqual([
+        expect.objectContaining({ policy: names.proxy, impersonator: proxyUser, target: alice }),
+      ]);
     } finally {
       await adminRequest('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${legacy}`);
       await adminRequest('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${legacy}`);
