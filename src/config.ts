@@ -22,6 +22,9 @@ export interface LeaderElectionConfig {
   retryPeriodMs: number;
 }
 
+export const CONSTRAINED_IMPERSONATION_SETTINGS = ['auto', 'enforced', 'unavailable'] as const;
+export type ConstrainedImpersonationSetting = (typeof CONSTRAINED_IMPERSONATION_SETTINGS)[number];
+
 export interface Config {
   /** undefined: KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
   kubeconfig: string | undefined;
@@ -34,6 +37,10 @@ export interface Config {
   protectedNamespaces: readonly string[];
   /** The operator's opt-in to policies with targets.allowAnyUser. */
   allowAnyUser: boolean;
+  /** Whether the API server enforces constrained impersonation: probed (auto) or given. */
+  constrainedImpersonation: ConstrainedImpersonationSetting;
+  /** How long a SubjectAccessReview verdict on a legacy grant that bypasses a constraint is reused. */
+  accessReviewTtlMs: number;
   workers: number;
   /** 0: no periodic resync. */
   resyncPeriodMs: number;
@@ -214,6 +221,33 @@ const SETTINGS: readonly Setting[] = [
       'Grant policies with targets.allowAnyUser (impersonate every user name, system: users included). ' +
       'Off: such policies are Stalled with reason AnyUserNotEnabled.',
     schema: booleanSchema,
+  },
+  {
+    key: 'constrainedImpersonation',
+    flag: 'constrained-impersonation',
+    env: 'IMPOP_CONSTRAINED_IMPERSONATION',
+    default: 'auto',
+    form: CONSTRAINED_IMPERSONATION_SETTINGS.join(', '),
+    help:
+      'Whether the API server enforces constrained impersonation (policies with spec.allowedActions). auto: ' +
+      'ask it (Kubernetes 1.36+ and feature gate ConstrainedImpersonation on; see kube/constrained-probe.ts). ' +
+      'enforced / unavailable: override the detection. Where it is unavailable such policies are Stalled with ' +
+      'reason ConstrainedImpersonationUnavailable and nothing is granted.',
+    schema: z
+      .string()
+      .transform((s) => s.trim().toLowerCase())
+      .pipe(z.enum(CONSTRAINED_IMPERSONATION_SETTINGS)),
+  },
+  {
+    key: 'accessReviewTtlMs',
+    flag: 'access-review-ttl',
+    env: 'IMPOP_ACCESS_REVIEW_TTL',
+    default: '10m',
+    form: 'a duration such as 30s or 10m (at least 1s)',
+    help:
+      "How long the API server's answer to whether an impersonator of a constrained policy also holds the " +
+      'legacy impersonate verb on a target (a SubjectAccessReview) is reused before it is asked again.',
+    schema: durationSchema({ min: 1000 }),
   },
   {
     key: 'workers',
@@ -510,6 +544,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     allowedSystemIdentities: Object.freeze([...new Set(values.allowedSystemIdentities as string[])]),
     protectedNamespaces: Object.freeze([...new Set(values.protectedNamespaces as string[])]),
     allowAnyUser: values.allowAnyUser as boolean,
+    constrainedImpersonation: values.constrainedImpersonation as ConstrainedImpersonationSetting,
+    accessReviewTtlMs: values.accessReviewTtlMs as number,
     workers: values.workers as number,
     resyncPeriodMs: values.resyncPeriodMs as number,
     metricsAddress: values.metricsAddress as BindAddress | null,

@@ -4,12 +4,15 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_LABEL } from './api/index.js';
 import type { Config } from './config.js';
 import { AuthorCheck } from './controller/author-check.js';
+import { constrainedSupport } from './controller/constrained-support.js';
+import { LegacyGrantReviewer } from './controller/legacy-review.js';
 import { Controller, watch } from './controller/controller.js';
 import { PolicyIndex, type PolicyObject } from './controller/policy-index.js';
 import { RecentWrites } from './controller/recent-writes.js';
 import { BY_POLICY, createReconciler, RESOURCES, writeKey } from './controller/reconciler.js';
 import { IMPERSONATION_POLICIES } from './controller/resources.js';
-import type { ClusterFacts, RbacKind, RuleLike } from './core/index.js';
+import { reviewTargets, type ClusterFacts, type RbacKind, type RuleLike } from './core/index.js';
+import type { ImpersonationPolicySpec } from './api/index.js';
 import { PowerIndex } from './controller/power-index.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES } from './kube/resources.js';
 import { KubeClient } from './kube/client.js';
@@ -120,15 +123,32 @@ export async function runOperator(
     ...(informerObserver ? { observer: informerObserver } : {}),
   });
   const powers = new PowerIndex(foreignBindings.cache, targetClusterRoles.cache);
-  // Both answers come from caches: deciding a policy costs the API server nothing.
-  const facts = (): Promise<ClusterFacts> =>
-    Promise.resolve({
+  const constrained = constrainedSupport(client, config.constrainedImpersonation, log);
+  const legacyGrants = new LegacyGrantReviewer({ client, ttlMs: config.accessReviewTtlMs });
+  // ClusterRoles and targets' powers come from caches (no request); only constrained policies ask
+  // the API server (whether it enforces constraints, and which legacy grants would bypass them).
+  const facts = async (spec: ImpersonationPolicySpec): Promise<ClusterFacts> => {
+    return {
       targetPowers: (target) => powers.powersOf(target),
+      ...(spec.allowedActions === undefined
+        ? {}
+        : {
+            constrainedImpersonation: await constrained(),
+            legacyGrant: await legacyGrants.prepare(
+              spec.impersonators.map((i) =>
+                i.kind === 'ServiceAccount'
+                  ? { kind: 'ServiceAccount', name: i.name, namespace: i.namespace ?? '' }
+                  : { kind: i.kind, apiGroup: 'rbac.authorization.k8s.io', name: i.name },
+              ),
+              reviewTargets(spec),
+            ),
+          }),
       clusterRole: (name) => {
         const cr = targetClusterRoles.cache.get(name) as { rules?: RuleLike[] } | undefined;
         return cr === undefined ? null : (cr.rules ?? []);
       },
-    });
+    };
+  };
 
   metrics.trackCache(policies.name, () => policies.cache.size);
   for (const [kind, informer] of Object.entries(rbacInformers)) {

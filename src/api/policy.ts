@@ -445,6 +445,105 @@ const WINDOW_RULE: Rule<{ validFrom?: string | undefined; validUntil?: string | 
 };
 
 // ---------------------------------------------------------------------------------------------
+// spec.allowedActions (constrained impersonation, KEP-5284)
+
+/** A Kubernetes verb as RBAC names it: lower-case letters (no '*': see ActionSchema). */
+export const ACTION_VERB = /^[a-z][a-zA-Z]*$/;
+/** An API group as RBAC names it: '' (core), a DNS subdomain, or '*'. */
+export const ACTION_API_GROUP = /^(|[*]|[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
+/** A resource, optionally with a subresource, either of them possibly '*': pods, deployments/scale, pods/*. */
+export const ACTION_RESOURCE = /^([*]|[a-z0-9][-a-z0-9.]*)([/]([*]|[a-z0-9][-a-z0-9.]*))?$/;
+/**
+ * The key form constrained impersonation accepts for user extras: a DNS-subdomain prefix, '/', a
+ * path (the API server's IsDomainPrefixedPath), all lower case. Anything else it refuses outright.
+ * (The path's characters are already limited by EXTRA_KEY.)
+ */
+export const DOMAIN_PREFIXED_EXTRA_KEY =
+  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*[/].+$/;
+
+export const ActionSchema = documented(
+  z.object({
+    verbs: stringSet(
+      documented(
+        z.string().min(1).max(63).regex(ACTION_VERB),
+        'A verb: get, list, watch, create, patch, ...',
+        [
+          {
+            rule: "self != '*'",
+            message:
+              "allowedActions[].verbs must not contain '*': RBAC's '*' would also grant legacy, unconstrained " +
+              'impersonation; list the verbs',
+            check: (v) => v !== '*',
+          },
+        ],
+      ),
+      { min: 1, max: 16 },
+      'The verbs the impersonators may use while acting as a target (granted as ' +
+        'impersonate-on:<mode>:<verb>). At least one; never *.',
+    ),
+    apiGroups: stringSet(
+      documented(
+        z.string().max(253).regex(ACTION_API_GROUP),
+        "An API group: '' for the core group (pods, secrets, ...), apps, batch, ..., or '*'.",
+      ),
+      { min: 1, max: 16 },
+      "API groups of the resources. At least one; '' is the core group.",
+    ),
+    resources: stringSet(
+      documented(
+        z.string().min(1).max(253).regex(ACTION_RESOURCE),
+        'A resource (plural, lower case), optionally with a subresource: deployments, pods/log, deployments/*.',
+      ),
+      { min: 1, max: 32 },
+      'Resources the verbs apply to. At least one.',
+    ),
+    resourceNames: stringSet(
+      documented(z.string().min(1).max(253).regex(RBAC_NAME), 'An object name.'),
+      { max: 64 },
+      'Only these objects. Empty (the default): every object of the resources.',
+    ).default([]),
+    namespaces: stringSet(
+      documented(z.string().min(1).max(63).regex(DNS_LABEL), 'A namespace.'),
+      { max: 64 },
+      'Only in these namespaces (a Role and RoleBinding in each). Empty (the default): cluster-wide, ' +
+        'cluster-scoped resources included (a ClusterRole and ClusterRoleBinding).',
+    ).default([]),
+  }),
+  'Requests the impersonators may make while acting as a target. The target must itself be allowed the ' +
+    "request too: the API server checks both (the impersonator's impersonate-on rule, then the target's own RBAC).",
+);
+
+/** The part of the spec that makes a policy constrained (see ImpersonationPolicySpecSchema). */
+export const allowedActionsField = documented(
+  z.array(ActionSchema).max(64),
+  'Constrained impersonation (Kubernetes 1.36+, KEP-5284). When set, even to [], the policy is ' +
+    'constrained: the impersonators may act as their targets ONLY for these requests (impersonate:user-info / ' +
+    'impersonate:serviceaccount plus impersonate-on:<mode>:<verb> rules, never the unconstrained impersonate ' +
+    'verb). [] allows no request at all. Unset: classic impersonation, as the target for everything the target ' +
+    'may do. On a cluster that cannot enforce constrained impersonation the policy is Stalled and nothing is ' +
+    'granted. Grants of one impersonator add up across policies and any other RBAC: an unconstrained grant to ' +
+    'the same impersonator bypasses the constraint.',
+).optional();
+
+/** Spec-level rules of constrained policies (zod twins of CEL rules on the spec). */
+export const constrainedSpecRules: Rule<{
+  allowedActions?: unknown[] | undefined;
+  targets: { userExtras: { key: string }[] };
+}>[] = [
+  {
+    rule:
+      '!has(self.allowedActions) || !has(self.targets) || !has(self.targets.userExtras) || ' +
+      `self.targets.userExtras.all(e, e.key.matches('${DOMAIN_PREFIXED_EXTRA_KEY.source}'))`,
+    message:
+      'targets.userExtras[].key of a constrained policy (spec.allowedActions set) must be domain-prefixed, e.g. ' +
+      'example.com/scopes: constrained impersonation refuses any other extra key; rename the key',
+    check: (v) =>
+      v.allowedActions === undefined ||
+      v.targets.userExtras.every((e) => DOMAIN_PREFIXED_EXTRA_KEY.test(e.key)),
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
 // spec
 
 export const ImpersonationPolicySpecSchema = documented(
@@ -475,9 +574,10 @@ export const ImpersonationPolicySpecSchema = documented(
         "'sre on call'). Verbatim: the role name is the group name. spec.groupPrefix is put before the result.",
     ).default('AccessProxy'),
     ...lifetimeFields,
+    allowedActions: allowedActionsField,
   }),
   'Who may impersonate whom, and which external roles map to which ClusterRoles.',
-  [WINDOW_RULE],
+  [WINDOW_RULE, ...constrainedSpecRules],
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -547,6 +647,7 @@ export const DENIAL_KINDS = [
   'UID',
   'UserExtra',
   'ClusterRole',
+  'AllowedAction',
 ] as const;
 
 export const DenialSchema = documented(
@@ -554,7 +655,8 @@ export const DenialSchema = documented(
     kind: documented(
       z.enum(DENIAL_KINDS),
       'What was refused: an Impersonator, a target User, Group, ServiceAccount (namespace/name), UID or ' +
-        "UserExtra value, or a ClusterRole. A refused targets.allowAnyUser is kind User, name '*'.",
+        'UserExtra value, a ClusterRole, or an AllowedAction (named allowedActions[<index>]). A refused ' +
+        "targets.allowAnyUser is kind User, name '*'.",
     ),
     name: documented(z.string(), 'The refused name (for UserExtra: key=value).'),
     role: documented(
@@ -583,6 +685,22 @@ export const InventoryEntrySchema = documented(
     namespace: documented(z.string(), 'Namespace, for Role and RoleBinding.').optional(),
   }),
   'An RBAC object the operator generated for this policy.',
+);
+
+export const ConstraintBypassSchema = documented(
+  z.object({
+    impersonator: documented(
+      z.string(),
+      'The impersonator: User <name>, Group <name> or ServiceAccount <ns>/<name>.',
+    ),
+    target: documented(z.string(), 'The target it may also impersonate without constraint.'),
+    grantedBy: documented(
+      z.string(),
+      'What grants it, as the API server\'s authorizer says (e.g. ClusterRoleBinding "x" of ClusterRole "y").',
+    ),
+  }),
+  'An unconstrained (legacy) impersonate grant of one of the impersonators on one of the targets: the API ' +
+    'server falls back to it, so for this pair the constraint is bypassed.',
 );
 
 export const ImpersonationPolicyStatusSchema = documented(
@@ -624,6 +742,11 @@ export const ImpersonationPolicyStatusSchema = documented(
       "When the lifetime changes next by itself (validFrom or validUntil, by the operator's clock); absent when " +
         'it never does.',
     ).optional(),
+    constraintBypasses: documented(
+      z.array(ConstraintBypassSchema),
+      'Constrained policies only: legacy impersonate grants (any RBAC in the cluster) that let an impersonator ' +
+        'become a target without the constraint. Remove them, or the constraint means nothing for that pair.',
+    ).optional(),
   }),
   'What the operator provisioned, what it held back and why.',
 );
@@ -659,6 +782,7 @@ export type ServiceAccountRef = z.output<typeof ServiceAccountRefSchema>;
 export type UserExtra = z.output<typeof UserExtraSchema>;
 export type Targets = z.output<typeof TargetsSchema>;
 export type PolicyRole = z.output<typeof RoleSchema>;
+export type AllowedAction = z.output<typeof ActionSchema>;
 export type GroupNameNormalization = (typeof GROUP_NAME_NORMALIZATIONS)[number];
 /** A parsed spec: every default filled in. */
 export type ImpersonationPolicySpec = z.output<typeof ImpersonationPolicySpecSchema>;
@@ -673,6 +797,7 @@ export type Denial = z.output<typeof DenialSchema>;
 export type DenialKind = (typeof DENIAL_KINDS)[number];
 export type RoleGroup = z.output<typeof RoleGroupSchema>;
 export type InventoryEntry = z.output<typeof InventoryEntrySchema>;
+export type ConstraintBypass = z.output<typeof ConstraintBypassSchema>;
 export type ImpersonationPolicyStatus = z.output<typeof ImpersonationPolicyStatusSchema>;
 export type ImpersonationPolicy = z.output<typeof ImpersonationPolicySchema>;
 

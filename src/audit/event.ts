@@ -41,6 +41,12 @@ export interface ImpersonatedRequest extends RecordBase {
   outcome: Outcome;
   /** The authorizer's reason (`RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "view" to Group "g"`). */
   reason?: string;
+  /**
+   * The constrained-impersonation verb that allowed the impersonation (`impersonate:user-info`,
+   * `impersonate:serviceaccount`, ...; `authenticationMetadata.impersonationConstraint`, Kubernetes
+   * 1.35+). Absent: legacy impersonation (the unconstrained `impersonate` verb).
+   */
+  constraint?: string;
 }
 
 /**
@@ -194,12 +200,16 @@ export function toAuditRecord(ev: unknown): AuditRecord | undefined {
   const target = identityOf(ev.impersonatedUser);
   if (target) {
     const reason = isObject(ev.annotations) ? str(ev.annotations['authorization.k8s.io/reason']) : undefined;
+    const constraint = isObject(ev.authenticationMetadata)
+      ? str(ev.authenticationMetadata.impersonationConstraint)
+      : undefined;
     return {
       kind: 'impersonated',
       ...base,
       target,
       outcome: outcomeOf(ev, code),
       ...(reason ? { reason } : {}),
+      ...(constraint ? { constraint } : {}),
     };
   }
   if (code === 403 && status) {

@@ -99,6 +99,13 @@ export function formatSummary(s: ImpersonationSummary, opts: FormatOptions): str
     for (const t of imp.targets) {
       out.push(`  as ${describeIdentity(t.target)}`);
       out.push(`     ${describeCounts(t)}, ${describeRange(t.timeRange)}`);
+      if (t.constrained !== undefined) {
+        const n = Object.values(t.constrained).reduce((a, b) => a + b, 0);
+        const by = Object.entries(t.constrained).map(([c, k]) => `${formatCount(k)} by ${c}`);
+        out.push(
+          `     constrained impersonation: ${by.join(', ')}; legacy (unconstrained): ${formatCount(t.requests - n)}`,
+        );
+      }
       const shown = opts.top > 0 ? t.actions.slice(0, opts.top) : t.actions;
       out.push(
         ...table(
@@ -163,6 +170,20 @@ export function formatPolicyAudit(p: PolicyAudit): string[] {
           describeRange(n.timeRange),
         ]),
         [true, false, false, false, false],
+        '  ',
+      ),
+    );
+  }
+  if (p.legacyUse !== undefined) {
+    out.push(
+      'Constrained policies whose impersonators still act as their targets through legacy (unconstrained) ' +
+        'impersonation, which bypasses the constraint:',
+    );
+    out.push(
+      ...table(
+        ['REQUESTS', 'POLICY', 'IMPERSONATOR', 'AS'],
+        p.legacyUse.map((u) => [formatCount(u.requests), u.policy, u.impersonator, u.target]),
+        [true, false, false, false],
         '  ',
       ),
     );

@@ -39,6 +39,8 @@ export interface ImpersonationCheck {
   name: string;
   /** Only for service accounts. */
   namespace: string;
+  /** The verb checked: `impersonate` (legacy, the default) or a constrained `impersonate:<mode>`. */
+  verb?: string;
 }
 
 const AUTHENTICATION_GROUP = 'authentication.k8s.io';
@@ -55,7 +57,14 @@ function apiGroupOf(resource: string): string {
  * system:serviceaccounts and system:serviceaccounts:<namespace> when no group was asked for
  * (the audit log cannot tell an explicitly sent system:authenticated from the added one).
  */
-export function impersonationChecks(target: Identity): ImpersonationCheck[] {
+export function impersonationChecks(target: Identity, constraint?: string): ImpersonationCheck[] {
+  const checks = legacyChecks(target);
+  // Constrained impersonation checks the same fields with its own verb, all in authentication.k8s.io.
+  if (constraint === undefined) return checks;
+  return checks.map((c) => ({ ...c, apiGroup: AUTHENTICATION_GROUP, verb: constraint }));
+}
+
+function legacyChecks(target: Identity): ImpersonationCheck[] {
   const checks: ImpersonationCheck[] = [];
   let saGroups: string[] = [];
   if (target.username.startsWith(SA_PREFIX)) {
@@ -104,7 +113,7 @@ const has = (list: readonly string[], value: string): boolean => list.includes(v
 function allowingGrant(role: ClusterRole | Role, check: ImpersonationCheck): string | undefined {
   for (const rule of role.rules) {
     if (
-      !has(rule.verbs, 'impersonate') ||
+      !has(rule.verbs, check.verb ?? 'impersonate') ||
       !has(rule.apiGroups, check.apiGroup) ||
       !has(rule.resources, check.resource)
     ) {
@@ -140,6 +149,8 @@ interface IndexedPolicy {
     string,
     { kind: string; name: string; namespace: string; group: string; clusterRole: string }
   >;
+  /** Constrained policies: the users and service accounts they grant (grant keys), else undefined. */
+  constrainedTargets?: Set<string>;
 }
 
 function indexPolicy(p: PolicyRbac): IndexedPolicy {
@@ -175,7 +186,7 @@ function indexPolicy(p: PolicyRbac): IndexedPolicy {
   for (const o of [...clusterRoles.values(), ...roles.values()]) {
     const namespace = o.kind === 'Role' ? o.metadata.namespace : '';
     for (const rule of o.rules) {
-      if (!rule.verbs.includes('impersonate')) continue;
+      if (!rule.verbs.some((v) => v === 'impersonate' || /^impersonate:/.test(v))) continue;
       for (const resource of rule.resources) {
         const names =
           rule.resourceNames === undefined || rule.resourceNames.length === 0 ? ['*'] : rule.resourceNames;
@@ -186,7 +197,24 @@ function indexPolicy(p: PolicyRbac): IndexedPolicy {
       }
     }
   }
-  return { policy: p.policy, bindings, grants, groupBindings, ...(p.window ? { window: p.window } : {}) };
+  const constrained = p.objects.some(
+    (o) => 'rules' in o && o.rules.some((r) => r.verbs.some((v) => v.startsWith('impersonate:'))),
+  );
+  const constrainedTargets = constrained
+    ? new Set(
+        [...grants.values()]
+          .filter((g) => g.resource === 'users' || g.resource === 'serviceaccounts')
+          .map((g) => grantKey(g.resource, g.namespace, g.name)),
+      )
+    : undefined;
+  return {
+    policy: p.policy,
+    bindings,
+    grants,
+    groupBindings,
+    ...(p.window ? { window: p.window } : {}),
+    ...(constrainedTargets ? { constrainedTargets } : {}),
+  };
 }
 
 /** Policies (and their grant keys) that let `who` pass one check. */
@@ -247,8 +275,18 @@ export interface UnusedGrant {
   binding?: { kind: string; name: string; namespace?: string; group: string; clusterRole: string };
 }
 
+/** A constrained policy's impersonator that acted as one of its targets through legacy impersonation. */
+export interface LegacyUse {
+  policy: string;
+  impersonator: string;
+  target: string;
+  requests: number;
+}
+
 export interface PolicyAudit {
   policies: string[];
+  /** Constrained policies whose impersonators still use legacy (unconstrained) grants. */
+  legacyUse?: LegacyUse[];
   notAllowed: NotAllowedImpersonation[];
   refusedButGranted: RefusedButGranted[];
   unused: UnusedGrant[];
@@ -278,6 +316,7 @@ export class PolicyUsage {
   private readonly usedBindings = new Set<string>();
   private readonly notAllowed = new Map<string, NotAllowedAcc>();
   private readonly refused = new Map<string, RefusedButGranted>();
+  private readonly legacyUse = new Map<string, LegacyUse>();
 
   constructor(policies: readonly PolicyRbac[]) {
     this.policies = policies.map(indexPolicy);
@@ -300,6 +339,7 @@ export class PolicyUsage {
       this.refused.set(key, acc);
       return;
     }
+    if (rec.constraint === undefined) this.markLegacyUse(rec);
     const verdict = this.verdictFor(rec);
     for (const [policy, grant] of verdict.grants) this.usedGrants.add(`${policy}\0${grant}`);
     this.markBinding(rec);
@@ -324,14 +364,14 @@ export class PolicyUsage {
   }
 
   private verdictFor(rec: ImpersonatedRequest): Verdict {
-    // The impersonator's groups matter (Group impersonators), so they are part of the key; so does
-    // which policies were in force at the time (their windows).
+    // The impersonator's groups matter (Group impersonators), so they are part of the key; so do the
+    // constraint the API server recorded and which policies were in force at the time (their windows).
     const inForce = this.policies.filter((p) => inForceAt(p.window, rec.time));
-    const key = `${identityKey(rec.impersonator)}\0${identityKey(rec.target)}\0${inForce.map((p) => p.policy).join('\0')}`;
+    const key = `${identityKey(rec.impersonator)}\0${identityKey(rec.target)}\0${rec.constraint ?? ''}\0${inForce.map((p) => p.policy).join('\0')}`;
     let v = this.verdicts.get(key);
     if (!v) {
       v = { missing: [], grants: [], outsideWindow: [] };
-      for (const check of impersonationChecks(rec.target)) {
+      for (const check of impersonationChecks(rec.target, rec.constraint)) {
         const by = allowedBy(inForce, rec.impersonator, check);
         if (by.length === 0) v.missing.push(check);
         v.grants.push(...by);
@@ -346,6 +386,28 @@ export class PolicyUsage {
       this.verdicts.set(key, v);
     }
     return v;
+  }
+
+  /** Legacy impersonation by an impersonator of a constrained policy, as one of its targets. */
+  private markLegacyUse(rec: ImpersonatedRequest): void {
+    const first = legacyChecks(rec.target)[0];
+    if (first === undefined) return;
+    for (const p of this.policies) {
+      if (p.constrainedTargets === undefined) continue;
+      const target = grantKey(first.resource, first.namespace, first.name);
+      const anyUser = first.resource === 'users' && p.constrainedTargets.has(grantKey('users', '', '*'));
+      if (!anyUser && !p.constrainedTargets.has(target)) continue;
+      if (!p.bindings.some((b) => b.subjects.some((sub) => subjectMatches(sub, rec.impersonator)))) continue;
+      const key = `${p.policy}\0${rec.impersonator.username}\0${rec.target.username}`;
+      const acc = this.legacyUse.get(key) ?? {
+        policy: p.policy,
+        impersonator: rec.impersonator.username,
+        target: rec.target.username,
+        requests: 0,
+      };
+      acc.requests++;
+      this.legacyUse.set(key, acc);
+    }
   }
 
   private markBinding(rec: ImpersonatedRequest): void {
@@ -398,7 +460,16 @@ export class PolicyUsage {
     const refusedButGranted = [...this.refused.values()].sort(
       (a, b) => b.count - a.count || cmp(JSON.stringify(a), JSON.stringify(b)),
     );
-    return { policies: this.policies.map((p) => p.policy), notAllowed, refusedButGranted, unused };
+    const legacyUse = [...this.legacyUse.values()].sort(
+      (a, b) => b.requests - a.requests || cmp(JSON.stringify(a), JSON.stringify(b)),
+    );
+    return {
+      policies: this.policies.map((p) => p.policy),
+      ...(legacyUse.length === 0 ? {} : { legacyUse }),
+      notAllowed,
+      refusedButGranted,
+      unused,
+    };
   }
 }
 

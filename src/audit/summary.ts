@@ -26,6 +26,11 @@ export interface TimeRange {
 export interface ActionSummary extends Action, Counts {}
 
 export interface TargetSummary extends Counts {
+  /**
+   * Requests whose impersonation a constrained grant allowed, by constraint verb (absent: none; the
+   * rest were allowed by legacy, unconstrained impersonation).
+   */
+  constrained?: Record<string, number>;
   target: Identity;
   timeRange?: TimeRange;
   actions: ActionSummary[];
@@ -101,6 +106,7 @@ function attemptKey(a: AttemptedTarget): string {
 
 interface TargetAcc {
   target: Identity;
+  constrained: Map<string, number>;
   counts: Counts;
   range: Range;
   actions: Map<string, ActionSummary>;
@@ -167,6 +173,7 @@ export class SummaryBuilder {
     if (!t) {
       t = {
         target: { ...rec.target, groups: [...rec.target.groups].sort() },
+        constrained: new Map(),
         counts: zero(),
         range: new Range(),
         actions: new Map(),
@@ -174,6 +181,8 @@ export class SummaryBuilder {
       imp.targets.set(tk, t);
     }
     count(t.counts, rec.outcome);
+    if (rec.constraint !== undefined)
+      t.constrained.set(rec.constraint, (t.constrained.get(rec.constraint) ?? 0) + 1);
     t.range.add(rec.time, rec.timestamp);
     const ak = actionKey(rec.action);
     let a = t.actions.get(ak);
@@ -193,6 +202,9 @@ export class SummaryBuilder {
         .map((t) => ({
           target: t.target,
           ...t.counts,
+          ...(t.constrained.size === 0
+            ? {}
+            : { constrained: Object.fromEntries([...t.constrained].sort(([a], [b]) => (a < b ? -1 : 1))) }),
           ...(t.range.value() ? { timeRange: t.range.value() } : {}),
           actions: [...t.actions.values()].sort(
             byRequestsThenName(

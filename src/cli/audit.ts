@@ -245,5 +245,7 @@ export async function runAudit(args: string[], io: Io): Promise<number> {
     if (policies) lines.push(...formatPolicyAudit(policies));
     io.stdout.write(`${lines.join('\n')}\n`);
   }
-  return policies && policies.notAllowed.length > 0 ? EXIT_FINDINGS : EXIT_OK;
+  return policies && (policies.notAllowed.length > 0 || (policies.legacyUse?.length ?? 0) > 0)
+    ? EXIT_FINDINGS
+    : EXIT_OK;
 }

@@ -23,6 +23,7 @@ import {
 import { describeSource, loadPolicies, type DocumentSource, type PolicySet } from './policy-files.js';
 import { loadClusterRoleFacts } from './cluster-roles.js';
 import { decideAll, type DecidedPolicy } from './policy-set.js';
+import { constraintConflicts } from '../core/index.js';
 
 export const CHECK_HELP = `Usage: kubectl-impersonation check [options] <files or folders...>
 
@@ -74,7 +75,8 @@ export type FindingCode =
   | 'Denied'
   | 'NothingProvisioned'
   | 'AllowAnyUser'
-  | 'NotInForce';
+  | 'NotInForce'
+  | 'ConstraintBypassed';
 
 export interface Finding extends DocumentSource {
   severity: Severity;
@@ -138,6 +140,8 @@ export function denialField(spec: ImpersonationPolicySpec, d: Denial): string {
       const i = spec.impersonators.findIndex((x) => x.name === d.name);
       return i < 0 ? 'spec.impersonators' : `spec.impersonators[${i}].name`;
     }
+    case 'AllowedAction':
+      return `spec.${d.name}`;
     case 'ClusterRole':
       return role
         ? `spec.roles[${roleIndex}].clusterRoles${indexOr(role.clusterRoles, d.name)}`
@@ -285,6 +289,23 @@ export function findingsOf(set: PolicySet, decided: readonly DecidedPolicy[]): F
           'the impersonators may become ANY user, including system: users that RBAC cannot exclude; keep this only for an access proxy that needs it',
       });
     }
+  }
+  const byPolicy = new Map(decided.map((d) => [d.name, d]));
+  for (const c of constraintConflicts(decided.map((d) => ({ name: d.name, grants: d.decisions.grants })))) {
+    const d = byPolicy.get(c.policy)!;
+    findings.push({
+      ...sourceOf(d.loaded.source),
+      severity: 'warning',
+      code: 'ConstraintBypassed',
+      policy: c.policy,
+      field: `${prefix(d.loaded.source)}spec.allowedActions`,
+      message:
+        c.kind === 'LegacyBypass'
+          ? `policy ${c.other} lets ${c.impersonator} impersonate ${c.targets.join(', ')} without constraint; the ` +
+            'API server falls back to that grant, so this constraint does not hold for them'
+          : `policy ${c.other} also constrains ${c.impersonator}, with other actions: the API server adds them up, ` +
+            'for all of its targets in both policies',
+    });
   }
   for (const f of findings) {
     if (f.line === undefined && f.field !== undefined && f.document > 0) {

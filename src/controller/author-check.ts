@@ -55,12 +55,12 @@ export function authorEntries(spec: ImpersonationPolicySpec): AuthorEntry[] {
   const add = (label: string, attributes: ResourceAttributes) => {
     if (!out.has(label)) out.set(label, { label, attributes });
   };
-  const impersonate = (resource: string, group: string, extra: Partial<ResourceAttributes> = {}) => ({
-    verb: 'impersonate',
-    group,
-    resource,
-    ...extra,
-  });
+  // A constrained policy grants the constrained verbs (see constrainedAuthorEntries), in AUTHN.
+  const mode = (resource: string) => (resource === 'serviceaccounts' ? 'serviceaccount' : 'user-info');
+  const impersonate = (resource: string, group: string, extra: Partial<ResourceAttributes> = {}) =>
+    spec.allowedActions === undefined
+      ? { verb: 'impersonate', group, resource, ...extra }
+      : { verb: `impersonate:${mode(resource)}`, group: AUTHN, resource, ...extra };
   const t = spec.targets;
   if (t.allowAnyUser) add('impersonate any user', impersonate('users', CORE));
   for (const u of t.users ?? []) add(`impersonate user ${u}`, impersonate('users', CORE, { name: u }));
@@ -96,7 +96,55 @@ export function authorEntries(spec: ImpersonationPolicySpec): AuthorEntry[] {
       for (const ns of namespaces) add(`bind ClusterRole ${c} in namespace ${ns}`, bind(ns));
     }
   }
+  for (const e of constrainedAuthorEntries(spec)) add(e.label, e.attributes);
   return [...out.values()];
+}
+
+/**
+ * A constrained policy's actions: the author must hold impersonate-on:<mode>:<verb> on each of them
+ * (each verb, API group, resource and name, in each namespace or cluster-wide), for each mode its
+ * targets use, exactly what the API server's escalation check would ask of them.
+ */
+function constrainedAuthorEntries(spec: ImpersonationPolicySpec): AuthorEntry[] {
+  if (spec.allowedActions === undefined) return [];
+  const t = spec.targets;
+  const modes = [
+    ...(t.allowAnyUser ||
+    t.users.length + t.groups.length + t.uids.length + t.userExtras.length > 0 ||
+    spec.roles.length > 0
+      ? ['user-info']
+      : []),
+    ...(t.serviceAccounts.length > 0 ? ['serviceaccount'] : []),
+  ];
+  const entries: AuthorEntry[] = [];
+  for (const a of spec.allowedActions) {
+    const names: (string | undefined)[] = a.resourceNames.length === 0 ? [undefined] : a.resourceNames;
+    const scopes: (string | undefined)[] = a.namespaces.length === 0 ? [undefined] : a.namespaces;
+    for (const m of modes)
+      for (const verb of a.verbs)
+        for (const group of a.apiGroups)
+          for (const full of a.resources)
+            for (const name of names)
+              for (const namespace of scopes) {
+                const [resource = full, subresource] = full.split('/');
+                const verbOn = `impersonate-on:${m}:${verb}`;
+                entries.push({
+                  label:
+                    `${verbOn} ${group === '' ? '' : `${group}/`}${full}` +
+                    (name === undefined ? '' : ` ${name}`) +
+                    (namespace === undefined ? '' : ` in namespace ${namespace}`),
+                  attributes: {
+                    verb: verbOn,
+                    group,
+                    resource,
+                    ...(subresource === undefined ? {} : { subresource }),
+                    ...(name === undefined ? {} : { name }),
+                    ...(namespace === undefined ? {} : { namespace }),
+                  },
+                });
+              }
+  }
+  return entries;
 }
 
 /**

@@ -9,6 +9,8 @@ export const STALLED_REASONS = [
   'AuthorCheckFailed',
   'AuthorNotPermitted',
   'AnyUserNotEnabled',
+  // A constrained policy (spec.allowedActions) on an API server that cannot enforce it.
+  'ConstrainedImpersonationUnavailable',
   'Collision',
   'Denied',
   // The API server refused a write for good (RBAC escalation check, admission): the operator lacks a grant.

@@ -1,6 +1,13 @@
 // Spec -> what may be provisioned: normalization, collisions and safety, decided once.
 
-import type { Denial, DenialKind, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
+import type {
+  AllowedAction,
+  ConstraintBypass,
+  Denial,
+  DenialKind,
+  ImpersonationPolicySpec,
+  RoleGroup,
+} from '../api/index.js';
 import { collidedGroups, findCollisions } from './collisions.js';
 import type { CoreConfig } from './config.js';
 import { roleGroupName } from './normalize.js';
@@ -15,7 +22,15 @@ import {
 } from './safety.js';
 import type { Verdict } from './safety.js';
 import { RBAC_GROUP } from './types.js';
-import type { GroupBinding, PeerPolicy, PolicyDecisions, PolicyInput, Subject } from './types.js';
+import type {
+  GroupBinding,
+  ImpersonationConstraint,
+  PeerPolicy,
+  PolicyDecisions,
+  PolicyInput,
+  ScopedAction,
+  Subject,
+} from './types.js';
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const sortedUnique = (values: Iterable<string>): string[] => [...new Set(values)].sort(byString);
@@ -60,6 +75,33 @@ export interface ClusterFacts {
   clusterRole?(name: string): readonly RuleLike[] | null | undefined;
   /** The dangerous powers the identity already holds (the cluster's bindings); undefined when not known. */
   targetPowers?(target: TargetIdentity): readonly string[] | undefined;
+  /**
+   * Whether the impersonator holds the legacy `impersonate` verb on the target anywhere in the
+   * cluster: the authorizer's reason (naming the binding) when it does, null when not, undefined
+   * when not reviewed.
+   */
+  legacyGrant?(impersonator: Subject, target: TargetIdentity): string | null | undefined;
+  /** Whether the API server enforces constrained impersonation; undefined when not known (offline). */
+  constrainedImpersonation?: ConstrainedSupport | undefined;
+}
+
+/** The API server's answer for constrained impersonation (see kube/constrained-probe.ts). */
+export type ConstrainedSupport = { enforced: true } | { enforced: false; message: string };
+
+/**
+ * Every identity the impersonators could become or assert under this spec (users, literal and
+ * role-derived groups with their final names, service accounts): the pairs whose legacy grants the
+ * controller asks the API server about for a constrained policy.
+ */
+export function reviewTargets(spec: ImpersonationPolicySpec): TargetIdentity[] {
+  const targets: TargetIdentity[] = [];
+  if (!spec.targets.allowAnyUser) for (const name of spec.targets.users) targets.push({ kind: 'User', name });
+  const groups = new Set([...spec.targets.groups, ...spec.roles.map((r) => roleGroupName(r.name, spec))]);
+  for (const name of groups) targets.push({ kind: 'Group', name });
+  for (const sa of spec.targets.serviceAccounts) {
+    targets.push({ kind: 'ServiceAccount', namespace: sa.namespace, name: sa.name });
+  }
+  return targets;
 }
 
 const targetLabel = (t: TargetIdentity): string =>
@@ -135,6 +177,8 @@ export function decidePolicy(
   facts: ClusterFacts = {},
 ): PolicyDecisions {
   const { spec } = policy;
+  const unavailable = constrainedUnavailable(spec, facts);
+  if (unavailable !== undefined) return unavailable;
   const denied: Denial[] = [];
 
   const impersonators = canonicalSubjects(
@@ -305,7 +349,16 @@ export function decidePolicy(
     .sort(([a], [b]) => byString(a, b))
     .map(([namespace, names]) => ({ namespace, names: sortedUnique(names) }));
 
+  const constrained = decideConstraint(spec.allowedActions, config);
+  denied.push(...constrained.denied);
+
+  const bypasses =
+    constrained.constraint === undefined
+      ? []
+      : constraintBypasses(impersonators, users, sortedUnique(groups), serviceAccounts, facts);
+
   return {
+    ...(bypasses.length === 0 ? {} : { constraintBypasses: bypasses }),
     grants: {
       impersonators,
       users,
@@ -320,6 +373,7 @@ export function decidePolicy(
           byString(a.clusterRole, b.clusterRole) ||
           byString(a.namespace ?? '', b.namespace ?? ''),
       ),
+      ...(constrained.constraint === undefined ? {} : { constraint: constrained.constraint }),
     },
     roleGroups: roleGroups.sort((a, b) => byString(a.role, b.role)),
     collisions,
@@ -332,4 +386,153 @@ export function decidePolicy(
     ),
     roleCount: spec.roles.length,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constrained impersonation (spec.allowedActions)
+
+const compareLists = (a: readonly string[], b: readonly string[]): number =>
+  byString(JSON.stringify(a), JSON.stringify(b));
+
+function compareActions(a: ScopedAction, b: ScopedAction): number {
+  return (
+    byString(a.namespace ?? '', b.namespace ?? '') ||
+    compareLists(a.apiGroups, b.apiGroups) ||
+    compareLists(a.resources, b.resources) ||
+    compareLists(a.resourceNames, b.resourceNames) ||
+    compareLists(a.verbs, b.verbs)
+  );
+}
+
+/**
+ * The actions a constrained policy may grant, one per action and scope, canonical. An action that
+ * would give the impersonators a dangerous power (powers.ts) in a scope is refused there, exactly
+ * as a ClusterRole carrying it would be: acting as a powerful target for that request is the same
+ * escalation. Undefined allowedActions: not a constrained policy.
+ */
+export function decideConstraint(
+  allowedActions: readonly AllowedAction[] | undefined,
+  config: CoreConfig,
+): { constraint?: ImpersonationConstraint; denied: Denial[] } {
+  if (allowedActions === undefined) return { denied: [] };
+  const denied: Denial[] = [];
+  const actions = new Map<string, ScopedAction>();
+  allowedActions.forEach((action, index) => {
+    const base = {
+      verbs: sortedUnique(action.verbs),
+      apiGroups: sortedUnique(action.apiGroups),
+      resources: sortedUnique(action.resources),
+      resourceNames: sortedUnique(action.resourceNames),
+    };
+    const namespaces = sortedUnique(action.namespaces);
+    for (const namespace of namespaces.length === 0 ? [undefined] : namespaces) {
+      const scope: BindingScope =
+        namespace === undefined
+          ? { cluster: true }
+          : { cluster: false, namespace, protected: config.protectedNamespaces.includes(namespace) };
+      const powers = dangerousPowersOf([base], scope);
+      if (powers.length > 0) {
+        const where = namespace === undefined ? 'cluster-wide' : `in namespace ${namespace}`;
+        denied.push({
+          kind: 'AllowedAction',
+          name: `allowedActions[${index}]`,
+          reason: 'PowerfulAction',
+          message:
+            `allowedActions[${index}] (${base.verbs.join(',')} on ${base.resources.join(',')}) ${where} covers ` +
+            `${powers.join(', ')}: acting as a target for that is cluster-admin by another name; list narrower ` +
+            'verbs and resources' +
+            (namespace === undefined ? ', or limit it to namespaces (allowedActions[].namespaces)' : ''),
+        });
+        continue;
+      }
+      const scoped: ScopedAction = namespace === undefined ? base : { ...base, namespace };
+      actions.set(JSON.stringify(scoped), scoped);
+    }
+  });
+  return { constraint: { actions: [...actions.values()].sort(compareActions) }, denied };
+}
+
+/**
+ * A constrained policy on a cluster that cannot enforce it grants nothing at all: its rules would
+ * allow nothing there, and never does the operator fall back to the unconstrained verb.
+ */
+function constrainedUnavailable(
+  spec: ImpersonationPolicySpec,
+  facts: ClusterFacts,
+): PolicyDecisions | undefined {
+  const support = facts.constrainedImpersonation;
+  if (spec.allowedActions === undefined || support === undefined || support.enforced) return undefined;
+  return {
+    grants: {
+      impersonators: [],
+      users: [],
+      anyUser: false,
+      groups: [],
+      uids: [],
+      userExtras: [],
+      serviceAccounts: [],
+      bindings: [],
+      constraint: { actions: [] },
+    },
+    roleGroups: [],
+    collisions: [],
+    denied: [
+      {
+        kind: 'AllowedAction',
+        name: 'allowedActions',
+        reason: 'ConstrainedImpersonationUnavailable',
+        message:
+          `spec.allowedActions makes this a constrained policy, and ${support.message}; nothing is granted ` +
+          '(never the unconstrained impersonate verb instead). Enable constrained impersonation on the API ' +
+          'server, or remove spec.allowedActions to grant classic impersonation',
+      },
+    ],
+    roleCount: spec.roles.length,
+  };
+}
+
+const subjectLabel = (s: Subject): string =>
+  s.kind === 'ServiceAccount' ? `ServiceAccount ${s.namespace ?? ''}/${s.name}` : `${s.kind} ${s.name}`;
+
+/** The targets a constrained policy's impersonators may become, as identities to review. */
+export function constrainedTargets(
+  users: readonly string[],
+  groups: readonly string[],
+  serviceAccounts: readonly { namespace: string; names: readonly string[] }[],
+): TargetIdentity[] {
+  return [
+    ...users.map((name): TargetIdentity => ({ kind: 'User', name })),
+    ...groups.map((name): TargetIdentity => ({ kind: 'Group', name })),
+    ...serviceAccounts.flatMap(({ namespace, names }) =>
+      names.map((name): TargetIdentity => ({ kind: 'ServiceAccount', namespace, name })),
+    ),
+  ];
+}
+
+/**
+ * Legacy grants that defeat a constraint: the API server tries the constrained modes first and then
+ * falls back to the `impersonate` verb, from ANY binding, so an impersonator that also holds it on a
+ * target may act as that target for everything. Reported per pair, with what grants it.
+ */
+function constraintBypasses(
+  impersonators: readonly Subject[],
+  users: readonly string[],
+  groups: readonly string[],
+  serviceAccounts: readonly { namespace: string; names: readonly string[] }[],
+  facts: ClusterFacts,
+): ConstraintBypass[] {
+  if (facts.legacyGrant === undefined) return [];
+  const out: ConstraintBypass[] = [];
+  for (const impersonator of impersonators) {
+    for (const target of constrainedTargets(users, groups, serviceAccounts)) {
+      const reason = facts.legacyGrant(impersonator, target);
+      if (typeof reason !== 'string') continue;
+      out.push({
+        impersonator: subjectLabel(impersonator),
+        target: targetLabel(target),
+        grantedBy: reason.replace(/^RBAC: allowed by /, '') || 'the authorizer (no reason given)',
+      });
+    }
+  }
+  return out;
 }

@@ -45,8 +45,16 @@ export {
 export type { Lifetime, LifetimeSpec } from './lifetime.js';
 export { collidedGroups, derivedGroups, findCollisions, roleGroupPairs } from './collisions.js';
 export type { GroupMapping, RoleGroupPair } from './collisions.js';
-export { canonicalSubjects, decidePolicy } from './decisions.js';
-export type { ClusterFacts, TargetIdentity } from './decisions.js';
+export {
+  canonicalSubjects,
+  constrainedTargets,
+  decideConstraint,
+  decidePolicy,
+  reviewTargets,
+} from './decisions.js';
+export type { ClusterFacts, ConstrainedSupport, TargetIdentity } from './decisions.js';
+export { constraintConflicts } from './constraints.js';
+export type { ConstraintConflict } from './constraints.js';
 export { DANGEROUS_POWERS, dangerousPowersOf } from './powers.js';
 export type { BindingScope, DangerousPower, RuleLike } from './powers.js';
 export {
@@ -73,7 +81,13 @@ export {
 } from './safety.js';
 export type { DenialReason, Verdict } from './safety.js';
 export {
+  actionRules,
   compareObjects,
+  constrainedClusterRules,
+  constrainedModes,
+  constrainedNamespaceRules,
+  constrainedTargetRules,
+  desiredConstrainedRole,
   desiredGroupBinding,
   desiredImpersonatorClusterRole,
   desiredImpersonatorClusterRoleBinding,
@@ -81,6 +95,8 @@ export {
   desiredServiceAccountRole,
   desiredServiceAccountRoleBinding,
   impersonationRules,
+  SERVICE_ACCOUNT_MODE,
+  USER_INFO_MODE,
 } from './rbac.js';
 export type { PolicyIdentity } from './rbac.js';
 export { diffRbac, intersectionOf, isOwnedBy, isStaleFor, planPolicy, planRemoval, refOf } from './plan.js';

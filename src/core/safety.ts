@@ -18,7 +18,9 @@ export type DenialReason =
   | 'PowerfulClusterRole'
   | 'UnknownClusterRole'
   | 'PowerfulTarget'
-  | 'AnyUserNotEnabled';
+  | 'AnyUserNotEnabled'
+  | 'PowerfulAction'
+  | 'ConstrainedImpersonationUnavailable';
 
 export type Verdict = { allowed: true } | { allowed: false; reason: DenialReason; message: string };
 

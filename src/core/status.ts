@@ -65,7 +65,11 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
   }
   const anyUser = denied.find((d) => d.reason === 'AnyUserNotEnabled');
   if (anyUser !== undefined) problems.push({ reason: 'AnyUserNotEnabled', message: `${anyUser.message}.` });
-  const others = denied.filter((d) => d !== anyUser);
+  const unavailable = denied.find((d) => d.reason === 'ConstrainedImpersonationUnavailable');
+  if (unavailable !== undefined) {
+    problems.push({ reason: 'ConstrainedImpersonationUnavailable', message: `${unavailable.message}.` });
+  }
+  const others = denied.filter((d) => d !== anyUser && d !== unavailable);
   if (others.length > 0) {
     problems.push({
       reason: 'Denied',
@@ -115,6 +119,18 @@ function stalledProblems(input: StatusInput): Problem<StalledReason>[] {
     });
   }
   return problems;
+}
+
+/** Constrained policies: a legacy grant elsewhere bypasses the constraint; Ready says so. */
+function bypassWarning(plan: PolicyPlan, message: string): string {
+  const bypasses = plan.decisions.constraintBypasses ?? [];
+  if (bypasses.length === 0) return message;
+  return (
+    `${message} WARNING: the constraint is bypassed for ${bypasses.length} impersonator/target ` +
+    `${bypasses.length === 1 ? 'pair' : 'pairs'} by legacy impersonate grants (status.constraintBypasses): ${listed(
+      bypasses.map((b) => `${b.impersonator} -> ${b.target} by ${b.grantedBy}`),
+    )}.`
+  );
 }
 
 function readyMessage(plan: PolicyPlan, inventory: number, anyUser: boolean): string {
@@ -203,7 +219,9 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
       stalled: stalledProblems(input),
       ...(retrying === undefined ? {} : { retrying }),
       readyMessage:
-        inactive === undefined ? readyMessage(plan, inventory.length, anyUser) : lifetimeMessage(inactive),
+        inactive === undefined
+          ? bypassWarning(plan, readyMessage(plan, inventory.length, anyUser))
+          : lifetimeMessage(inactive),
       ...(inactive === undefined ? {} : { readyReason: inactive.state }),
     }),
   ];
@@ -221,6 +239,9 @@ export function policyStatus(input: StatusInput): ImpersonationPolicyStatus {
     inventory,
     ...(lifetime === undefined ? {} : { lifetime: lifetime.state }),
     ...(lifetime?.nextChange === undefined ? {} : { nextLifetimeChange: toRfc3339(lifetime.nextChange) }),
+    ...(plan.decisions.constraintBypasses === undefined
+      ? {}
+      : { constraintBypasses: plan.decisions.constraintBypasses }),
   };
 }
 

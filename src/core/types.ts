@@ -2,7 +2,13 @@
 // it reads, and the inputs/outputs of the plan. Raw-JSON shapes (no classes, no Dates), so objects
 // from an informer cache and client-node's model types both fit.
 
-import type { Collision, Denial, ImpersonationPolicySpec, RoleGroup } from '../api/index.js';
+import type {
+  Collision,
+  ConstraintBypass,
+  Denial,
+  ImpersonationPolicySpec,
+  RoleGroup,
+} from '../api/index.js';
 
 export const RBAC_GROUP = 'rbac.authorization.k8s.io';
 export const RBAC_API_VERSION = `${RBAC_GROUP}/v1`;
@@ -166,6 +172,25 @@ export interface Grants {
   serviceAccounts: { namespace: string; names: string[] }[];
   /** Role group -> ClusterRole bindings. */
   bindings: GroupBinding[];
+  /**
+   * Constrained impersonation (spec.allowedActions set): the requests the impersonators may make as
+   * their targets. Absent: classic, unconstrained impersonation.
+   */
+  constraint?: ImpersonationConstraint;
+}
+
+/** One permitted action in one scope (namespace absent: cluster-wide), canonical (sorted, unique). */
+export interface ScopedAction {
+  verbs: string[];
+  apiGroups: string[];
+  resources: string[];
+  resourceNames: string[];
+  namespace?: string;
+}
+
+/** The actions a constrained policy permits, sorted by scope then content. */
+export interface ImpersonationConstraint {
+  actions: ScopedAction[];
 }
 
 /** What the core decided about a policy's spec, before looking at the cluster. */
@@ -177,6 +202,8 @@ export interface PolicyDecisions {
   denied: Denial[];
   /** Number of roles in the spec. */
   roleCount: number;
+  /** Constrained policies: legacy grants that bypass the constraint (see decisions.ts). */
+  constraintBypasses?: ConstraintBypass[];
 }
 
 /** An existing object at a generated name that is not this policy's: reported, never modified. */

@@ -37,6 +37,17 @@ export interface ReviewOptions {
 
 const SUBJECT_ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 
+/** One SubjectAccessReview: allowed, and the authorizer's reason (RBAC names the granting binding). */
+export async function reviewWithReason(
+  client: Pick<KubeClient, 'request'>,
+  user: ReviewedUser,
+  attrs: ResourceAttributes,
+  signal?: AbortSignal,
+): Promise<{ allowed: boolean; reason: string }> {
+  const status = await sendReview(client, user, attrs, signal);
+  return { allowed: status?.allowed === true, reason: status?.reason ?? '' };
+}
+
 /** One SubjectAccessReview (a create; nothing is stored). */
 export async function reviewOne(
   client: Pick<KubeClient, 'request'>,
@@ -44,6 +55,17 @@ export async function reviewOne(
   attrs: ResourceAttributes,
   signal?: AbortSignal,
 ): Promise<boolean> {
+  const status = await sendReview(client, user, attrs, signal);
+  // Fail closed: only an explicit allowed=true counts (an evaluation error with allowed=false refuses).
+  return status?.allowed === true;
+}
+
+async function sendReview(
+  client: Pick<KubeClient, 'request'>,
+  user: ReviewedUser,
+  attrs: ResourceAttributes,
+  signal?: AbortSignal,
+): Promise<SubjectAccessReviewStatus | undefined> {
   const spec: Record<string, unknown> = {
     user: user.username,
     resourceAttributes: withoutUndefined({ ...attrs }),
@@ -61,8 +83,7 @@ export async function reviewOne(
     body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
     ...(signal ? { signal } : {}),
   });
-  // Fail closed: only an explicit allowed=true counts (an evaluation error with allowed=false refuses).
-  return review?.status?.allowed === true;
+  return review?.status;
 }
 
 /**

@@ -104,6 +104,8 @@ interface RawRequest {
   signal?: AbortSignal | undefined;
   watch?: boolean;
   watchIdleMs?: number;
+  /** Extra request headers (the constrained-impersonation probe's Impersonate-* headers). */
+  headers?: Record<string, string> | undefined;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -479,6 +481,7 @@ export class KubeClient {
     body?: unknown;
     contentType?: string;
     signal?: AbortSignal;
+    headers?: Record<string, string>;
   }): Promise<T> {
     return this.json<T>({
       ...args,
@@ -573,6 +576,7 @@ export class KubeClient {
     const qs = req.query?.toString();
     const fullPath = `${this.basePath}${req.path}${qs ? `?${qs}` : ''}`;
     const headers: Record<string, string | string[] | number> = {
+      ...req.headers,
       ...auth,
       Accept: 'application/json',
       'User-Agent': this.userAgent,

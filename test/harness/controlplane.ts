@@ -164,6 +164,8 @@ export interface StartOptions {
    * garbage collector otherwise learns about a new resource only on its 30s discovery resync).
    */
   crds?: string[];
+  /** Extra kube-apiserver flags, e.g. --feature-gates=ConstrainedImpersonation=false. */
+  apiServerArgs?: string[];
 }
 
 export class ControlPlane {
@@ -188,7 +190,7 @@ export class ControlPlane {
       const workDir = await mkdtemp(join(tmpdir(), 'impop-cp-'));
       const cp = new ControlPlane(bins, workDir, log, opts.keepWorkDir ?? false);
       try {
-        await cp.boot(opts.crds ?? []);
+        await cp.boot(opts.crds ?? [], opts.apiServerArgs ?? []);
         return cp;
       } catch (err) {
         lastError = err;
@@ -244,7 +246,7 @@ export class ControlPlane {
     this.watchdog = spawnWatchdog(pgids, this.keepWorkDir ? undefined : this.workDir);
   }
 
-  private async boot(crds: readonly string[]): Promise<void> {
+  private async boot(crds: readonly string[], apiServerArgs: readonly string[]): Promise<void> {
     const w = this.workDir;
     const pki = join(w, 'pki');
     await mkdir(pki, { recursive: true });
@@ -299,6 +301,7 @@ export class ControlPlane {
       '--audit-log-mode=blocking',
       '--profiling=false',
       '--endpoint-reconciler-type=none',
+      ...apiServerArgs,
     ]);
     this.startWatchdog();
 

@@ -17,6 +17,11 @@ export interface GrantValues {
     anyUser?: boolean;
   };
   bindableClusterRoles?: string[];
+  /** Constrained impersonation: the chart's grants.constrained (actions are cluster-wide). */
+  constrained?: {
+    enabled: boolean;
+    actions?: { verbs: string[]; apiGroups: string[]; resources: string[] }[];
+  };
 }
 
 export interface OperatorRbacOptions {
@@ -106,6 +111,7 @@ export async function installOperatorRbac(
     grants: {
       impersonate: grants.impersonate ?? {},
       bindableClusterRoles: grants.bindableClusterRoles ?? ['view'],
+      ...(grants.constrained === undefined ? {} : { constrained: grants.constrained }),
     },
     rbac: { mode: opts.rbacMode ?? 'scoped' },
     admissionPolicy: { operatorGuard: { enabled: opts.operatorGuard ?? true } },

@@ -7,15 +7,15 @@
 --   Ready=True for the current generation                                 -> Healthy
 --     (so NotYetValid and Expired are Healthy: "nothing granted" is the desired state then)
 --   Ready=False with a Stalled reason (InvalidSpec, AuthorCheckFailed, AuthorNotPermitted,
---   AnyUserNotEnabled, Collision, Denied, Refused, NameConflict,
---   DeletionBlocked, Unmanaged)                                           -> Degraded
+--   AnyUserNotEnabled, ConstrainedImpersonationUnavailable, Collision, Denied, Refused,
+--   NameConflict, DeletionBlocked, Unmanaged)                             -> Degraded
 --   anything else                                                         -> Progressing
 -- Argo CD runs scripts from argocd-cm without the string library: only base, table and os.
 local hs = {}
 local stalledReasons = {
   InvalidSpec = true, AuthorCheckFailed = true, AuthorNotPermitted = true, AnyUserNotEnabled = true,
-  Collision = true, Denied = true, Refused = true, NameConflict = true, DeletionBlocked = true,
-  Unmanaged = true,
+  ConstrainedImpersonationUnavailable = true, Collision = true, Denied = true, Refused = true,
+  NameConflict = true, DeletionBlocked = true, Unmanaged = true,
 }
 
 local generation = nil

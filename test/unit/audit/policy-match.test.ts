@@ -173,3 +173,52 @@ spec:
     expect(usage.report().notAllowed.map((n) => n.impersonator)).toEqual(['p2']);
   });
 });
+
+describe('PolicyUsage with constrained policies', () => {
+  const policyRbac = async () => {
+    const { ImpersonationPolicySpecSchema } = await import('../../../src/api/index.js');
+    const { decidePolicy, desiredRbac } = await import('../../../src/core/index.js');
+    const spec = ImpersonationPolicySpecSchema.parse({
+      impersonators: [{ kind: 'User', name: 'proxy' }],
+      targets: { users: ['alice'], serviceAccounts: [{ namespace: 'my', name: 'deployer' }] },
+      allowedActions: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }],
+    });
+    const identity = { name: 'read-only', uid: 'u' };
+    const decisions = decidePolicy({ metadata: identity, spec }, [], DEFAULT_CORE_CONFIG);
+    return { policy: 'read-only', objects: desiredRbac(identity, decisions.grants) };
+  };
+  const alice: Identity = { username: 'alice', groups: ['system:authenticated'] };
+  const deployer: Identity = {
+    username: 'system:serviceaccount:my:deployer',
+    groups: ['system:serviceaccounts', 'system:serviceaccounts:my', 'system:authenticated'],
+  };
+
+  it('a request allowed by the constrained grant is allowed by the policy; legacy use of its targets is flagged', async () => {
+    const usage = new PolicyUsage([await policyRbac()]);
+    usage.add({ ...imp(proxy, alice), constraint: 'impersonate:user-info' } as AuditRecord);
+    usage.add({ ...imp(proxy, deployer), constraint: 'impersonate:serviceaccount' } as AuditRecord);
+    let report = usage.report();
+    expect(report.notAllowed).toEqual([]);
+    expect(report.legacyUse).toBeUndefined();
+    expect(report.unused).toEqual([]);
+
+    usage.add(imp(proxy, alice));
+    report = usage.report();
+    expect(report.legacyUse).toEqual([
+      { policy: 'read-only', impersonator: 'proxy', target: 'alice', requests: 1 },
+    ]);
+    expect(report.notAllowed.map((n) => n.target.username)).toEqual(['alice']);
+  });
+
+  it('constrained checks are made with the constraint verb in authentication.k8s.io', () => {
+    expect(impersonationChecks(alice, 'impersonate:user-info')).toEqual([
+      {
+        resource: 'users',
+        apiGroup: 'authentication.k8s.io',
+        name: 'alice',
+        namespace: '',
+        verb: 'impersonate:user-info',
+      },
+    ]);
+  });
+});

@@ -194,3 +194,37 @@ describe('SummaryBuilder', () => {
     );
   });
 });
+
+describe('constrained impersonation in the summary', () => {
+  it('counts per target the requests a constrained grant allowed, by constraint; the rest are legacy', () => {
+    const b = new SummaryBuilder();
+    const constrained = (at: string, verb: string) => ({
+      ...imp(at, verb, 'pods', 'allowed'),
+      constraint: 'impersonate:user-info',
+    });
+    b.add(constrained('2026-01-01T00:00:01Z', 'get'));
+    b.add(constrained('2026-01-01T00:00:02Z', 'list'));
+    b.add(imp('2026-01-01T00:00:03Z', 'delete', 'pods', 'allowed'));
+    const [target] = b.summary().impersonators[0]!.targets;
+    expect(target).toEqual(
+      expect.objectContaining({ requests: 3, constrained: { 'impersonate:user-info': 2 } }),
+    );
+  });
+
+  it('reads the constraint from authenticationMetadata.impersonationConstraint', async () => {
+    const { toAuditRecord } = await import('../../../src/audit/event.js');
+    const rec = toAuditRecord({
+      auditID: 'a',
+      stage: 'ResponseComplete',
+      verb: 'list',
+      user: { username: 'proxy' },
+      impersonatedUser: { username: 'alice' },
+      authenticationMetadata: { impersonationConstraint: 'impersonate:user-info' },
+      objectRef: { resource: 'pods', namespace: 'x' },
+      responseStatus: { code: 200 },
+    });
+    expect(rec).toEqual(
+      expect.objectContaining({ kind: 'impersonated', constraint: 'impersonate:user-info' }),
+    );
+  });
+});

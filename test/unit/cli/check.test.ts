@@ -211,3 +211,59 @@ spec:
     expect(c.stderr()).toContain(message);
   });
 });
+
+const CONSTRAINED = `apiVersion: impersonation-operator.io/v1alpha1
+kind: ImpersonationPolicy
+metadata:
+  name: read-only
+spec:
+  impersonators: [{ kind: User, name: proxy }]
+  targets: { users: [alice] }
+  allowedActions:
+    - { verbs: [get, list], apiGroups: [''], resources: [pods] }
+---
+apiVersion: impersonation-operator.io/v1alpha1
+kind: ImpersonationPolicy
+metadata:
+  name: classic
+spec:
+  impersonators: [{ kind: User, name: proxy }]
+  targets: { users: [alice, bob] }
+---
+apiVersion: impersonation-operator.io/v1alpha1
+kind: ImpersonationPolicy
+metadata:
+  name: writes
+spec:
+  impersonators: [{ kind: User, name: proxy }]
+  targets: { users: [carol] }
+  allowedActions:
+    - { verbs: [delete], apiGroups: [''], resources: [pods] }
+`;
+
+describe('check: what defeats a constraint across files', () => {
+  it('reports a classic policy of the same impersonator on a shared target, and constrained policies whose actions add up', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'check-constrained-'));
+    const file = join(dir, 'constrained.yaml');
+    await writeFile(file, CONSTRAINED);
+    const { code, report } = await check([file]);
+    expect(code).toBe(0); // warnings only
+    expect(report.findings.map((f) => [f.code, f.policy, f.message])).toEqual([
+      [
+        'ConstraintBypassed',
+        'read-only',
+        expect.stringContaining('policy classic lets User proxy impersonate User alice without constraint'),
+      ],
+      [
+        'ConstraintBypassed',
+        'read-only',
+        expect.stringContaining('policy writes also constrains User proxy'),
+      ],
+      [
+        'ConstraintBypassed',
+        'writes',
+        expect.stringContaining('policy read-only also constrains User proxy'),
+      ],
+    ]);
+  });
+});

@@ -26,6 +26,8 @@ describe('parseConfig', () => {
       allowedSystemIdentities: ['system:authenticated'],
       protectedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
       allowAnyUser: false,
+      constrainedImpersonation: 'auto',
+      accessReviewTtlMs: 600_000,
       workers: 32,
       resyncPeriodMs: 600_000,
       metricsAddress: { host: '', port: 8080 },

@@ -235,3 +235,41 @@ describe('AuthorCheck', () => {
     expect(fake.calls).toHaveLength(4);
   });
 });
+
+describe('authorEntries of a constrained policy', () => {
+  it('asks the constrained verbs the operator will grant: impersonate:<mode> in authentication.k8s.io and impersonate-on per action', () => {
+    const entries = authorEntries(
+      spec({
+        targets: { users: ['alice'], serviceAccounts: [{ namespace: 'ci', name: 'deployer' }] },
+        allowedActions: [
+          { verbs: ['get'], apiGroups: ['apps'], resources: ['deployments/scale'], namespaces: ['ci'] },
+        ],
+      }),
+    );
+    expect(entries.map((e) => e.attributes)).toEqual([
+      { verb: 'impersonate:user-info', group: 'authentication.k8s.io', resource: 'users', name: 'alice' },
+      {
+        verb: 'impersonate:serviceaccount',
+        group: 'authentication.k8s.io',
+        resource: 'serviceaccounts',
+        namespace: 'ci',
+        name: 'deployer',
+      },
+      {
+        verb: 'impersonate-on:user-info:get',
+        group: 'apps',
+        resource: 'deployments',
+        subresource: 'scale',
+        namespace: 'ci',
+      },
+      {
+        verb: 'impersonate-on:serviceaccount:get',
+        group: 'apps',
+        resource: 'deployments',
+        subresource: 'scale',
+        namespace: 'ci',
+      },
+    ]);
+    expect(entries.some((e) => e.attributes.verb === 'impersonate')).toBe(false);
+  });
+});
