@@ -116,18 +116,21 @@ async function imageExists(tag: string): Promise<boolean> {
   return (await run('buildah', ['inspect', '--type', 'image', tag])).code === 0;
 }
 
+/**
+ * `buildah bud`, retried (three attempts) only when a RUN step could not start because the kernel
+ * refused to seal buildah's memfd copy of itself (EBUSY, seen here now and then): that is this
+ * machine, not the Dockerfile. Any other failure is returned at once.
+ */
 async function bud(context: string, tag: string, args: string[] = []): Promise<RunOutput> {
-  const r = await run('buildah', [
-    'bud',
-    '--isolation',
-    'chroot',
-    '--pull=never',
-    ...args,
-    '-t',
-    tag,
-    context,
-  ]);
-  return { ok: r.code === 0, output: `${r.stdout}${r.stderr}` };
+  const argv = ['bud', '--isolation', 'chroot', '--pull=never', ...args, '-t', tag, context];
+  for (let attempt = 1; ; attempt++) {
+    const r = await run('buildah', argv);
+    const output = `${r.stdout}${r.stderr}`;
+    if (r.code === 0 || attempt === 3 || !/sealing memfd copy: Device or resource busy/.test(output)) {
+      return { ok: r.code === 0, output };
+    }
+    log(`buildah could not seal its memfd copy (EBUSY, a transient of this kernel); attempt ${attempt + 1}`);
+  }
 }
 
 interface RunOutput {

@@ -313,4 +313,50 @@ describe("running the image as the chart's Deployment does", () => {
     expect(await c.exited).toBe(0);
     expect(await holder()).toBe('');
   }, 300_000);
+
+  it('two replicas: only the leader writes; SIGKILL of the leader hands over to the other', async () => {
+    const writes = async (metrics: number): Promise<string[]> => {
+      const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+      return [...text.matchAll(/^impersonation_operator_api_requests_total\{([^}]*)\} (\d+)/gm)]
+        .filter(([, labels]) => /verb="(create|update|patch|delete)"/.test(labels!))
+        .filter(([, labels]) => !/resource="leases"/.test(labels!))
+        .map(([, labels, n]) => `${labels} ${n}`);
+    };
+    const [a, b] = [`impop-image-a-${suffix}`, `impop-image-b-${suffix}`];
+    const first = await start(a);
+    await waitReady(first.c, first.probes);
+    await eventually('replica a to hold the Lease', async () => (await holder()) === a, 60_000, 250);
+    const second = await start(b);
+    await waitReady(second.c, second.probes);
+
+    const proxyKubeconfig = await kubeconfigFor(proxy);
+    const name = `image-run-ha-${suffix}`;
+    policies.push(name);
+    await applyPolicy(
+      policy(name, { impersonators: [{ kind: 'User', name: proxy }], targets: { users: [target] } }),
+    );
+    await eventually('the leader to grant impersonation', () => mayImpersonate(proxyKubeconfig), 60_000, 250);
+    expect((await writes(first.metrics)).length).toBeGreaterThan(0);
+    expect(await writes(second.metrics)).toEqual([]);
+    expect(await (await fetch(`http://127.0.0.1:${second.metrics}/metrics`)).text()).toMatch(
+      /^impersonation_operator_leader 0$/m,
+    );
+
+    // The leader's container dies without a chance to release the Lease; the standby waits it out.
+    await first.c.signal('KILL');
+    await first.c.exited;
+    await eventually('replica b to take the Lease', async () => (await holder()) === b, 120_000, 250);
+    await deletePolicy(name);
+    await eventually(
+      'the new leader to revoke impersonation',
+      async () => !(await mayImpersonate(proxyKubeconfig)),
+      90_000,
+      250,
+    );
+    expect((await writes(second.metrics)).length).toBeGreaterThan(0);
+
+    await second.c.signal('TERM');
+    expect(await second.c.exited).toBe(0);
+    expect(await holder()).toBe('');
+  }, 300_000);
 });
