@@ -290,6 +290,8 @@ export function ensureImage(): Promise<BuiltImage> {
         buildSeconds,
       };
       await writeFile(join(tmp, 'image.json'), JSON.stringify(image, null, 2));
+      // The unpacked rootfs is what containers run; the layout was only needed for its metadata.
+      await rm(layout, { recursive: true, force: true });
       await writeFile(join(tmp, 'build.log'), built.output);
       await rm(dir, { recursive: true, force: true });
       await rename(tmp, dir);
