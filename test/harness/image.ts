@@ -260,6 +260,7 @@ export function ensureImage(): Promise<BuiltImage> {
       ]);
       if (!built.ok) {
         await writeFile(`${dir}.failed.log`, built.output);
+        await rm(tmp, { recursive: true, force: true });
         throw new HarnessError(
           `Building the Dockerfile failed: ${failedStep(built.output)}.\n` +
             `Full log: ${dir}.failed.log; its end:\n${built.output.slice(-2500)}`,
