@@ -67,7 +67,11 @@ function pidAlive(pid: number): boolean {
 }
 
 /** A directory lock: mkdir is atomic; a lock whose owner process is gone is stale and taken over. */
-async function withLock<T>(lockDir: string, log: (msg: string) => void, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  lockDir: string,
+  log: (msg: string) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
   let announced = false;
   for (;;) {
     try {
