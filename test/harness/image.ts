@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { cacheRoot, withLock } from './go-build.js';
 import { repoRoot } from './paths.js';
 import { HarnessError, run, runOk } from './run.js';
@@ -141,7 +141,18 @@ interface RunOutput {
 /** The node and runtime stand-in bases, built once into buildah's storage. */
 async function ensureStandins(): Promise<{ node: string; runtime: string }> {
   const nodeBin = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
-  const npmDir = join((await runOk('npm', ['root', '-g'])).trim(), 'npm');
+  // The npm that runs this (npm test): `npm root -g` names its global prefix, which is wrong when npm
+  // itself runs on the project's own Node (node_modules/node has no npm); npm_execpath is exact.
+  const candidates = [
+    ...(process.env.npm_execpath ? [dirname(dirname(process.env.npm_execpath))] : []),
+    join((await runOk('npm', ['root', '-g'])).trim(), 'npm'),
+  ];
+  const npmDir = candidates.find((d) => existsSync(join(d, 'package.json')));
+  if (npmDir === undefined) {
+    throw new HarnessError(
+      `npm's own files were not found (looked in ${candidates.join(', ')}); run through npm test`,
+    );
+  }
   if (!existsSync(nodeBin)) throw new HarnessError(`${nodeBin} is missing: run \`npm ci\` first.`);
   const nodeVersion = (await runOk(nodeBin, ['--version'])).trim();
   const npmVersion = JSON.parse(await readFile(join(npmDir, 'package.json'), 'utf8')).version as string;
