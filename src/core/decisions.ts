@@ -453,15 +453,10 @@ export function decideConstraint(
 }
 
 /**
- * A constrained policy on a cluster that cannot enforce it grants nothing at all: its rules would
- * allow nothing there, and never does the operator fall back to the unconstrained verb.
+ * Decisions that grant nothing at all (an unparseable spec, a policy outside its lifetime, a
+ * constrained policy the cluster cannot enforce): every list empty, `extra` for what is said why.
  */
-function constrainedUnavailable(
-  spec: ImpersonationPolicySpec,
-  facts: ClusterFacts,
-): PolicyDecisions | undefined {
-  const support = facts.constrainedImpersonation;
-  if (spec.allowedActions === undefined || support === undefined || support.enforced) return undefined;
+export function nothingDecided(roleCount: number, extra: Partial<PolicyDecisions> = {}): PolicyDecisions {
   return {
     grants: {
       impersonators: [],
@@ -472,10 +467,29 @@ function constrainedUnavailable(
       userExtras: [],
       serviceAccounts: [],
       bindings: [],
-      constraint: { actions: [] },
     },
     roleGroups: [],
     collisions: [],
+    denied: [],
+    roleCount,
+    ...extra,
+  };
+}
+
+/**
+ * A constrained policy on a cluster that cannot enforce it grants nothing at all: its rules would
+ * allow nothing there, and never does the operator fall back to the unconstrained verb.
+ */
+function constrainedUnavailable(
+  spec: ImpersonationPolicySpec,
+  facts: ClusterFacts,
+): PolicyDecisions | undefined {
+  const support = facts.constrainedImpersonation;
+  if (spec.allowedActions === undefined || support === undefined || support.enforced) return undefined;
+  const nothing = nothingDecided(spec.roles.length);
+  return {
+    ...nothing,
+    grants: { ...nothing.grants, constraint: { actions: [] } },
     denied: [
       {
         kind: 'AllowedAction',
@@ -487,7 +501,6 @@ function constrainedUnavailable(
           'server, or remove spec.allowedActions to grant classic impersonation',
       },
     ],
-    roleCount: spec.roles.length,
   };
 }
 

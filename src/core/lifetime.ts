@@ -9,7 +9,7 @@
 
 import type { ImpersonationPolicySpec, LifetimeState } from '../api/index.js';
 import type { CoreConfig } from './config.js';
-import { decidePolicy, type ClusterFacts } from './decisions.js';
+import { decidePolicy, nothingDecided, type ClusterFacts } from './decisions.js';
 import type { PeerPolicy, PolicyDecisions, PolicyInput } from './types.js';
 
 export type LifetimeSpec = Pick<ImpersonationPolicySpec, 'validFrom' | 'validUntil' | 'suspend'>;
@@ -56,22 +56,7 @@ export function lifetimeRequeueMs(lifetime: Lifetime, now: Date): number | undef
 
 /** What a policy outside its window (or suspended) provisions: nothing. */
 export function inactiveDecisions(spec: Pick<ImpersonationPolicySpec, 'roles'>): PolicyDecisions {
-  return {
-    grants: {
-      impersonators: [],
-      users: [],
-      anyUser: false,
-      groups: [],
-      uids: [],
-      userExtras: [],
-      serviceAccounts: [],
-      bindings: [],
-    },
-    roleGroups: [],
-    collisions: [],
-    denied: [],
-    roleCount: spec.roles.length,
-  };
+  return nothingDecided(spec.roles.length);
 }
 
 /** decidePolicy, gated by the lifetime at `now`: outside Active, nothing. */

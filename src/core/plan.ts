@@ -3,7 +3,7 @@
 import { POLICY_LABEL } from '../api/index.js';
 import { OWNER_UID_ANNOTATION } from './names.js';
 import type { CoreConfig } from './config.js';
-import { decidePolicy, type ClusterFacts } from './decisions.js';
+import { decidePolicy, nothingDecided, type ClusterFacts } from './decisions.js';
 import { decidePolicyAt } from './lifetime.js';
 import { compareObjects, desiredRbac } from './rbac.js';
 import type {
@@ -12,7 +12,6 @@ import type {
   ObservedObject,
   ObservedRbac,
   PeerPolicy,
-  PolicyDecisions,
   PolicyInput,
   PolicyPlan,
   PolicyRule,
@@ -369,27 +368,10 @@ export function planPolicy(input: PlanInput): PolicyPlan {
   return { decisions, desired, ...diffRbac(identity, desired, observed) };
 }
 
-const NOTHING: PolicyDecisions = {
-  grants: {
-    impersonators: [],
-    users: [],
-    anyUser: false,
-    groups: [],
-    uids: [],
-    userExtras: [],
-    serviceAccounts: [],
-    bindings: [],
-  },
-  roleGroups: [],
-  collisions: [],
-  denied: [],
-  roleCount: 0,
-};
-
 /**
  * A plan that removes everything the policy owns: for a spec that cannot be parsed (fail closed).
  * Pair it with `policyStatus({ invalidSpec })`.
  */
 export function planRemoval(policy: { name: string; uid: string }, observed: ObservedRbac): PolicyPlan {
-  return { decisions: NOTHING, desired: [], ...diffRbac(policy, [], observed) };
+  return { decisions: nothingDecided(0), desired: [], ...diffRbac(policy, [], observed) };
 }
