@@ -431,6 +431,18 @@ describe.each(['scoped', 'escalate'] as const)('author check (rbac.mode=%s)', (m
       },
       `impersonate serviceaccount ${saNs}/other`,
     ],
+    [
+      'impersonate on the prefixed group (spec.groupPrefix)',
+      'prefix',
+      { groupPrefix: 'x:' },
+      `impersonate group x:${roleGroups[0]}`,
+    ],
+    [
+      'the constrained action (spec.allowedActions)',
+      'actions',
+      { allowedActions: [{ verbs: ['get'], apiGroups: [''], resources: ['configmaps'] }] },
+      'impersonate-on:user-info:get configmaps',
+    ],
   ])(
     'provisions nothing for an author holding everything but %s, naming it',
     async (_what, id, missing, entry) => {

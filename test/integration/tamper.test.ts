@@ -60,6 +60,12 @@ const ids = {
   },
   label: { proxy: `tproxy-label-${s}`, user: `tuser-label-${s}@example.com` },
   replace: { proxy: `tproxy-repl-${s}` },
+  record: {
+    proxy: `tproxy-rec-${s}`,
+    user: `tuser-rec-${s}@example.com`,
+    role: `Record ${s}`,
+    group: `record-${s}`,
+  },
   relabel: {
     proxy: `tproxy-rel-${s}`,
     user: `tuser-rel-${s}@example.com`,
@@ -76,6 +82,7 @@ const names = {
   label: `tmp-label-${s}`,
   replace: `tmp-replace-${s}`,
   relabel: `tmp-relabel-${s}`,
+  record: `tmp-record-${s}`,
 };
 const RESYNC = '--resync-period=0';
 const HOLD = 'example.com/hold';
@@ -107,7 +114,14 @@ describe('tampering with generated RBAC (integration)', () => {
     expect(role.status).toBe(201);
     rbac = await installOperatorRbac({
       impersonate: {
-        users: [ids.strip.user, ids.offline.user, ids.hold.user, ids.label.user, ids.relabel.user],
+        users: [
+          ids.strip.user,
+          ids.offline.user,
+          ids.hold.user,
+          ids.label.user,
+          ids.relabel.user,
+          ids.record.user,
+        ],
         groups: [
           ids.strip.group,
           ids.offline.group,
@@ -115,6 +129,7 @@ describe('tampering with generated RBAC (integration)', () => {
           ids.hold.groupB,
           ids.relabel.groupA,
           ids.relabel.groupB,
+          ids.record.group,
         ],
         serviceAccounts: [{ namespace: ns, name: 'deployer' }],
       },
@@ -191,6 +206,38 @@ describe('tampering with generated RBAC (integration)', () => {
     );
     expect(await mayImpersonate(proxy, 'users', id.user)).toBe(false);
     expect(await impersonatedStatus(proxy, id.user, [id.group])).toBe(403);
+  });
+
+  it('the ownership record (labels, policy-uid annotation) cannot be forged or removed with patch alone', async () => {
+    const id = ids.record;
+    await applyPolicy(policy(names.record, proxySpec(id, [{ name: id.role, clusterRoles: [reader] }])));
+    const p = await waitForPolicy(names.record, isReady, 'Ready=True');
+    const before = await generatedObjects(names.record);
+    const record = 'impersonation-operator.io/policy-uid';
+    // Only ownerReferences and finalizers escape the API server's RBAC escalation check; every other
+    // change needs the rights the object grants, which the patch-only user lacks.
+    for (const o of before.filter((x) => x.kind === 'ClusterRole' || x.kind === 'ClusterRoleBinding')) {
+      const plural = o.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
+      for (const metadata of [
+        { annotations: { [record]: 'someone-else' } },
+        { annotations: { [record]: null } },
+        { labels: { 'impersonation-operator.io/policy': null } },
+      ]) {
+        const res = await patchAs(tamper, plural, o.metadata.name, { metadata });
+        expect([o.kind, res.status]).toEqual([o.kind, 403]);
+      }
+    }
+    const after = await generatedObjects(names.record);
+    expect(after.map((o) => [o.metadata.name, o.metadata.resourceVersion]).sort()).toEqual(
+      before.map((o) => [o.metadata.name, o.metadata.resourceVersion]).sort(),
+    );
+    expect(
+      after.every(
+        (o) =>
+          (o.metadata as { annotations?: Record<string, string> }).annotations?.[record] === p.metadata.uid,
+      ),
+    ).toBe(true);
+    await deletePolicy(names.record);
   });
 
   it('a policy deleted while no operator ran, its ownerReferences stripped: the next operator removes the orphans', async () => {
