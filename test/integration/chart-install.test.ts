@@ -4,6 +4,7 @@
 // same steps against a kind cluster.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { clusterInfo } from '../harness/cluster-info.js';
@@ -32,6 +33,8 @@ const values = {
     },
     bindableClusterRoles: ['view'],
   },
+  // The dashboard ConfigMap (57 kB of JSON) goes through the real API server too.
+  grafana: { dashboard: { enabled: true } },
 };
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
@@ -120,7 +123,7 @@ describe('Helm chart installed in the local control plane', () => {
     expect(r.stdout).toContain('bindable ClusterRoles: view');
     const objects = await kubectlOk([
       'get',
-      'deployment,serviceaccount,service,poddisruptionbudget,role,rolebinding',
+      'deployment,serviceaccount,service,poddisruptionbudget,role,rolebinding,configmap',
       '-n',
       ns,
       '-l',
@@ -136,7 +139,15 @@ describe('Helm chart installed in the local control plane', () => {
         `rolebinding.rbac.authorization.k8s.io/${fullname}-leader-election`,
         `service/${fullname}-metrics`,
         `serviceaccount/${fullname}`,
+        `configmap/${fullname}-dashboard`,
       ].sort(),
+    );
+    const dashboard = JSON.parse(
+      await kubectlOk(['get', 'configmap', `${fullname}-dashboard`, '-n', ns, '-o', 'json']),
+    ) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
+    expect(dashboard.metadata.labels.grafana_dashboard).toBe('1');
+    expect(JSON.parse(dashboard.data['impersonation-operator.json']!)).toEqual(
+      JSON.parse(await readFile(join(chartDir, 'dashboards', 'impersonation-operator.json'), 'utf8')),
     );
     await kubectlOk(['get', 'crd', 'impersonationpolicies.impersonation-operator.io']);
   });

@@ -99,6 +99,15 @@ const fullValues = {
   },
   podAnnotations: { 'example.com/team': 'platform' },
   priorityClassName: 'system-cluster-critical',
+  grafana: {
+    dashboard: {
+      enabled: true,
+      namespace: 'monitoring',
+      labels: { team: 'platform' },
+      annotations: { 'example.com/owner': 'sre' },
+      folder: 'Platform',
+    },
+  },
 };
 
 describe('Helm chart (files)', () => {
@@ -216,7 +225,7 @@ describe('Helm chart (files)', () => {
   it('renders non-default values: every grant has resourceNames, service accounts are granted per namespace', async () => {
     const objs = docs(await helmTemplateOk({ values: fullValues, release: 'rel', namespace: 'ops' }));
     const kinds = new Set(objs.map((o) => o.kind));
-    for (const kind of ['ServiceMonitor', 'NetworkPolicy', 'ValidatingAdmissionPolicy'])
+    for (const kind of ['ServiceMonitor', 'NetworkPolicy', 'ValidatingAdmissionPolicy', 'ConfigMap'])
       expect(kinds).toContain(kind);
     expect(
       find(objs, 'ValidatingAdmissionPolicy')
@@ -288,6 +297,45 @@ describe('Helm chart (files)', () => {
     ).toEqual(['ci', 'web']);
   });
 
+  it('renders the Grafana dashboard as a ConfigMap for the sidecar: its label, folder, namespace, and the JSON file as is', async () => {
+    const file = await readFile(join(chartDir, 'dashboards', 'impersonation-operator.json'), 'utf8');
+    const dashboardOf = async (values: unknown, namespace = 'ops') => {
+      const objs = docs(await helmTemplateOk({ values, release: 'rel', namespace }));
+      return find(objs, 'ConfigMap') as (K8sObject & {
+        metadata: { annotations?: Record<string, string> };
+        data: Record<string, string>;
+      })[];
+    };
+
+    const [cm, ...more] = await dashboardOf(fullValues);
+    expect(more).toEqual([]);
+    expect(cm!.metadata).toMatchObject({
+      name: 'rel-impop-dashboard',
+      namespace: 'monitoring',
+      labels: { grafana_dashboard: '1', team: 'platform', 'app.kubernetes.io/managed-by': 'Helm' },
+      annotations: { grafana_folder: 'Platform', 'example.com/owner': 'sre' },
+    });
+    expect(Object.keys(cm!.data)).toEqual(['impersonation-operator.json']);
+    const json = cm!.data['impersonation-operator.json']!;
+    expect(JSON.parse(json)).toEqual(JSON.parse(file));
+    expect(`${json}\n`).toBe(file);
+    expect((JSON.parse(json) as { uid: string }).uid).toBe('impersonation-operator');
+
+    // Defaults when enabled: the release namespace, only the sidecar label, no annotations; the
+    // sidecar label can be replaced (null deletes a default in Helm).
+    const [plain] = await dashboardOf({ grafana: { dashboard: { enabled: true } } });
+    expect(plain!.metadata.namespace).toBe('ops');
+    expect(plain!.metadata.labels?.grafana_dashboard).toBe('1');
+    expect(plain!.metadata.annotations).toBeUndefined();
+    const [relabelled] = await dashboardOf({
+      grafana: { dashboard: { enabled: true, labels: { grafana_dashboard: null, my_dashboards: 'yes' } } },
+    });
+    expect(relabelled!.metadata.labels).toMatchObject({ my_dashboards: 'yes' });
+    expect(relabelled!.metadata.labels).not.toHaveProperty('grafana_dashboard');
+    // Off by default.
+    expect(await dashboardOf({})).toEqual([]);
+  });
+
   it('renders escalate mode with escalate+bind and no impersonate rights; anyUser is the only grant without names', async () => {
     const escalate = docs(await helmTemplateOk({ values: { rbac: { mode: 'escalate' } } }));
     const rules = rulesOf(escalate, 'ClusterRole');
@@ -328,6 +376,12 @@ describe('Helm chart (files)', () => {
     ],
     ['running as root', { podSecurityContext: { runAsNonRoot: false } }, 'runAsNonRoot'],
     ['an unknown RBAC mode', { rbac: { mode: 'admin' } }, 'mode'],
+    [
+      'a dashboard namespace that is not a DNS label',
+      { grafana: { dashboard: { enabled: true, namespace: 'Monitoring' } } },
+      '/grafana/dashboard/namespace',
+    ],
+    ['a misspelled dashboard key', { grafana: { dashboard: { enable: true } } }, 'enable'],
   ])('refuses %s', async (_name, values, mention) => {
     const r = await helmTemplate({ values });
     expect(r.code).not.toBe(0);
