@@ -418,7 +418,7 @@ function api(): { row: dashboard.RowBuilder; panels: Panel[] } {
         title: 'API requests by verb and code',
         description:
           'Requests to the API server per second, by verb and HTTP code. At rest mostly watch traffic; ' +
-          'bursts follow policy changes. 409s are conflicts retried by the queue.',
+          'bursts follow policy changes. 409s are conflicts (Lease contention, write preconditions), retried.',
         queries: [
           { expr: `sum by (verb, code) (rate(${sel(requests)}${RATE}))`, legend: '{{verb}} {{code}}' },
         ],
