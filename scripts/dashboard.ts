@@ -129,7 +129,11 @@ function timeSeries(p: PanelSpec & { stack?: boolean; min?: number }): timeserie
 }
 
 function statPanel(
-  p: PanelSpec & { thresholds: dashboard.ThresholdsConfigBuilder; mappings?: dashboard.ValueMapping[] },
+  p: PanelSpec & {
+    thresholds: dashboard.ThresholdsConfigBuilder;
+    mappings?: dashboard.ValueMapping[];
+    noValue?: string;
+  },
 ): stat.PanelBuilder {
   const b = new stat.PanelBuilder()
     .title(p.title)
@@ -144,9 +148,10 @@ function statPanel(
     .colorMode(common.BigValueColorMode.Background)
     .graphMode(common.BigValueGraphMode.None)
     .textMode(common.BigValueTextMode.Auto)
-    .noValue('0')
     .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false));
   if (p.mappings) b.mappings(p.mappings);
+  // Only where no series means zero; elsewhere "No data" must stay visible (a broken scrape is not 0).
+  if (p.noValue !== undefined) b.noValue(p.noValue);
   return b;
 }
 
@@ -159,6 +164,9 @@ function yesNo(yes: string, no: string): dashboard.ValueMapping[] {
     },
   ];
 }
+
+/** A table cell coloured by its mapping or thresholds. */
+const COLOR_TEXT: dashboard.DynamicConfigValue = { id: 'custom.cellOptions', value: { type: 'color-text' } };
 
 interface TableSpec extends PanelSpec {
   /** Column order and headers (field name -> header); Time, and Value unless named, are hidden. */
@@ -266,8 +274,10 @@ function policies(): { row: dashboard.RowBuilder; panels: Panel[] } {
           'Value #E': 'Expires in',
         },
         fields: {
-          'Value #A': [{ id: 'mappings', value: yesNo('green', 'red') }],
-          'Value #D': [{ id: 'mappings', value: yesNo('orange', 'green') }],
+          'Value #A': [{ id: 'mappings', value: yesNo('green', 'red') }, COLOR_TEXT],
+          'Value #B': [{ id: 'thresholds', value: thresholds('green', [1, 'red']).build() }, COLOR_TEXT],
+          'Value #C': [{ id: 'thresholds', value: thresholds('green', [1, 'red']).build() }, COLOR_TEXT],
+          'Value #D': [{ id: 'mappings', value: yesNo('orange', 'green') }, COLOR_TEXT],
           'Value #E': [{ id: 'unit', value: 's' }],
         },
         w: 24,
@@ -307,6 +317,7 @@ function findings(): { row: dashboard.RowBuilder; panels: Panel[] } {
           'only where you decided so; anything else is a finding.',
         queries: [{ expr: `sum(max by (policy) (${policySel(`${P}policy_any_user`)}))` }],
         thresholds: thresholds('green', [1, 'orange']),
+        noValue: '0',
         h: 8,
       }),
       timeSeries({
