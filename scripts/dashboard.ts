@@ -201,7 +201,15 @@ function tablePanel(p: TableSpec): table.PanelBuilder {
 
 const row = (title: string) => new dashboard.RowBuilder(title);
 
-function policies(): { row: dashboard.RowBuilder; panels: Panel[] } {
+type Panel = timeseries.PanelBuilder | stat.PanelBuilder | table.PanelBuilder | statetimeline.PanelBuilder;
+
+/** One row of the dashboard and the panels under it. */
+interface Section {
+  row: dashboard.RowBuilder;
+  panels: Panel[];
+}
+
+function policies(): Section {
   const byState = `sum by (state) (max by (policy, state) (${policySel(`${P}policy_state`)}))`;
   const stateOverrides = (b: stat.PanelBuilder | timeseries.PanelBuilder) => {
     for (const [state, color] of Object.entries(STATE_COLORS))
@@ -287,7 +295,7 @@ function policies(): { row: dashboard.RowBuilder; panels: Panel[] } {
   };
 }
 
-function findings(): { row: dashboard.RowBuilder; panels: Panel[] } {
+function findings(): Section {
   const alarm = thresholds('green', [1, 'red']);
   return {
     row: row('Collisions and denials'),
@@ -342,7 +350,7 @@ function findings(): { row: dashboard.RowBuilder; panels: Panel[] } {
   };
 }
 
-function reconciles(): { row: dashboard.RowBuilder; panels: Panel[] } {
+function reconciles(): Section {
   const total = `${P}reconcile_total`;
   return {
     row: row('Reconciles'),
@@ -382,7 +390,7 @@ function reconciles(): { row: dashboard.RowBuilder; panels: Panel[] } {
   };
 }
 
-function queue(): { row: dashboard.RowBuilder; panels: Panel[] } {
+function queue(): Section {
   return {
     row: row('Work queue'),
     panels: [
@@ -420,7 +428,7 @@ function queue(): { row: dashboard.RowBuilder; panels: Panel[] } {
   };
 }
 
-function api(): { row: dashboard.RowBuilder; panels: Panel[] } {
+function api(): Section {
   const requests = `${P}api_requests_total`;
   return {
     row: row('Kubernetes API'),
@@ -461,7 +469,7 @@ function api(): { row: dashboard.RowBuilder; panels: Panel[] } {
   };
 }
 
-function informers(): { row: dashboard.RowBuilder; panels: Panel[] } {
+function informers(): Section {
   return {
     row: row('Informers'),
     panels: [
@@ -504,7 +512,7 @@ function informers(): { row: dashboard.RowBuilder; panels: Panel[] } {
   };
 }
 
-function leadership(): { row: dashboard.RowBuilder; panels: Panel[] } {
+function leadership(): Section {
   return {
     row: row('Leadership'),
     panels: [
@@ -545,7 +553,7 @@ function leadership(): { row: dashboard.RowBuilder; panels: Panel[] } {
   };
 }
 
-function resources(): { row: dashboard.RowBuilder; panels: Panel[] } {
+function resources(): Section {
   return {
     row: row('Resources'),
     panels: [
@@ -592,8 +600,6 @@ function resources(): { row: dashboard.RowBuilder; panels: Panel[] } {
     ],
   };
 }
-
-type Panel = timeseries.PanelBuilder | stat.PanelBuilder | table.PanelBuilder | statetimeline.PanelBuilder;
 
 function queryVariable(name: string, label: string, query: string, description: string) {
   return new dashboard.QueryVariableBuilder(name)
