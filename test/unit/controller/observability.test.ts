@@ -33,9 +33,10 @@ describe('metrics and probes', () => {
     metrics.informerObserver().watchRestarted?.('clusterroles', 'expired');
     metrics.trackManagedObjects('ClusterRole', () => 42);
     metrics.trackCache('policies', () => 5);
-    metrics.setPolicyCounts('a', { collisions: 2, deniedEntries: 1 });
-    metrics.setPolicyCounts('b', { collisions: 1, deniedEntries: 0 });
-    metrics.setPolicyCounts('a', { collisions: 1, deniedEntries: 1 });
+    const ready = { state: 'ready', anyUser: false } as const;
+    metrics.setPolicy('a', { ...ready, collisions: 2, deniedEntries: 1 });
+    metrics.setPolicy('b', { ...ready, collisions: 1, deniedEntries: 0 });
+    metrics.setPolicy('a', { ...ready, collisions: 1, deniedEntries: 1 });
     metrics.forgetPolicy('b');
     metrics.setLeader(true);
     metrics.eventDropped()('duplicate');
