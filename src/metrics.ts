@@ -10,6 +10,12 @@ import type { RequestObserver } from './kube/client.js';
 import type { InformerObserver } from './kube/informer.js';
 
 const PREFIX = 'impersonation_operator_';
+/** Default metrics dropped: `sum(nodejs_active_handles)` etc. give the same numbers. */
+const UNCONVENTIONAL_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 const FAST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**
@@ -146,7 +152,12 @@ export class Metrics {
   private readonly policies = new Map<string, PolicyReport>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client names these gauges `_total`, which Prometheus reserves for counters (promtool check
+      // metrics refuses them); each is the sum of the per-type gauge without the suffix.
+      for (const name of UNCONVENTIONAL_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
     const cacheSizes = this.cacheSizes;
     const managedCounts = this.managedCounts;
     const policies = this.policies;
