@@ -4,12 +4,16 @@
 // nothing and exports none; losing leadership drops them).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ImpersonationPolicySpec, ImpersonationPolicyStatus } from './api/index.js';
-import type { ControllerMetrics } from './controller/controller.js';
+import type { ControllerMetrics, ReconcileOutcome } from './controller/controller.js';
 import type { QueueMetrics } from './controller/queue.js';
 import type { RequestObserver } from './kube/client.js';
 import type { InformerObserver } from './kube/informer.js';
 
 const PREFIX = 'impersonation_operator_';
+const RECONCILE_RESULTS = ['success', 'requeue', 'error'] as const satisfies readonly ReconcileOutcome[];
+const WATCH_RESTART_REASONS = ['closed', 'expired', 'error'] as const;
+const EVENT_DROP_REASONS = ['duplicate', 'rate-limited', 'overflow', 'failed'] as const;
+
 /** Default metrics dropped: `sum(nodejs_active_handles)` etc. give the same numbers. */
 const UNCONVENTIONAL_DEFAULT_METRICS = [
   'nodejs_active_handles_total',
@@ -152,6 +156,9 @@ export class Metrics {
   private readonly policies = new Map<string, PolicyReport>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
+    // Known label values start at 0: a series that appears at 1 has no rate for its first increment.
+    for (const result of RECONCILE_RESULTS) this.reconciles.inc({ result }, 0);
+    for (const reason of EVENT_DROP_REASONS) this.eventsDropped.inc({ reason }, 0);
     if (opts.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
       // prom-client names these gauges `_total`, which Prometheus reserves for counters (promtool check
@@ -320,7 +327,11 @@ export class Metrics {
 
   informerObserver(): InformerObserver {
     return {
-      listed: (informer) => this.informerRelists.inc({ informer }),
+      listed: (informer) => {
+        this.informerRelists.inc({ informer });
+        // Every restart reason is a series from the first list on, so increase() sees the first one.
+        for (const reason of WATCH_RESTART_REASONS) this.watchRestarts.inc({ informer, reason }, 0);
+      },
       watchRestarted: (informer, reason) => this.watchRestarts.inc({ informer, reason }),
     };
   }

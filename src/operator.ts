@@ -355,6 +355,7 @@ export async function runOperator(
     elector.start();
   } else {
     health.setLeading(true);
+    metrics.leader?.set(1);
     void controller.start();
   }
 

@@ -66,6 +66,20 @@ describe('metrics and probes', () => {
     expect((await get(server, '/readyz')).status).toBe(404); // no Health given to this server
   });
 
+  it('known label values start at 0, so the first error or restart is an increase', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.informerObserver().listed?.('clusterroles', 3);
+    const { body } = await metrics.exposition();
+    for (const result of ['success', 'requeue', 'error'])
+      expect(body).toContain(`impersonation_operator_reconcile_total{result="${result}"} 0`);
+    for (const reason of ['closed', 'expired', 'error']) {
+      expect(body).toContain(
+        `impersonation_operator_informer_watch_restarts_total{informer="clusterroles",reason="${reason}"} 0`,
+      );
+    }
+    expect(body).toContain('impersonation_operator_events_dropped_total{reason="rate-limited"} 0');
+  });
+
   it('readyz: not ready until caches sync; while leading, only when writes work; never while shutting down', async () => {
     const health = new Health();
     server = await startHttpServer({ address: { host: '127.0.0.1', port: 0 }, health });
