@@ -18,7 +18,7 @@ import {
   runbookAnchor,
   THRESHOLDS,
 } from '../../../src/monitoring/alerts.js';
-import { metricNames } from '../../harness/promql.js';
+import { concreteQuery, dashboardQueries, metricNames } from '../../harness/promql.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
@@ -127,5 +127,30 @@ describe('metricNames', () => {
     ['rate(m:recorded[1m]) * 1e3', ['m:recorded']],
   ])('%s', (expr, expected) => {
     expect(metricNames(expr)).toEqual(expected);
+  });
+});
+
+describe('dashboard queries', () => {
+  it('finds the expressions of panels, of panels in rows and of collapsed rows', () => {
+    const dashboard = {
+      panels: [
+        { title: 'a', targets: [{ expr: 'up' }, { expr: '' }] },
+        { type: 'row', title: 'r', panels: [{ title: 'b', targets: [{ expr: 'x' }] }] },
+      ],
+      rows: [{ panels: [{ title: 'c', targets: [{ expr: 'y' }] }] }],
+    };
+    expect(dashboardQueries(dashboard)).toEqual([
+      { panel: 'a', expr: 'up' },
+      { panel: 'b', expr: 'x' },
+      { panel: 'c', expr: 'y' },
+    ]);
+  });
+
+  it.each([
+    ['rate(m{job=~"$job"}[$__rate_interval])', 'rate(m{job=~".*"}[1m])'],
+    ['m{job="$job", pod="${pod}"}', 'm{job=~".*", pod=~".*"}'],
+    ['increase(m[${__range}]) / $__interval', 'increase(m[1m]) / 1m'],
+  ])('%s', (expr, expected) => {
+    expect(concreteQuery(expr)).toBe(expected);
   });
 });
