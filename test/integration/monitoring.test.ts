@@ -74,8 +74,9 @@ describe('monitoring: a real Prometheus scraping the operator', () => {
         targets: { users: [user] },
         validUntil,
         roles: [
-          { name: 'Mon Role', clusterRoles: [reader] },
-          { name: 'mon-role', clusterRoles: [reader] },
+          // Both map to the group mon-role-<s>: a collision within the policy.
+          { name: `Mon Role ${s}`, clusterRoles: [reader] },
+          { name: `mon-role-${s}`, clusterRoles: [reader] },
           // Refused by the operator's deny list: a denied entry.
           { name: 'Mon Admin', clusterRoles: ['cluster-admin'] },
         ],
