@@ -1,18 +1,74 @@
 // Prometheus metrics for the operator, in one registry per process (no global state): reconciles, the
 // work queue, API requests by verb/resource/code, informers, leadership and policy-level gauges.
+// Policy-level series come from reconciles, so only the leader reports them (a standby reconciles
+// nothing and exports none; losing leadership drops them).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ControllerMetrics } from './controller/controller.js';
+import type { ImpersonationPolicySpec, ImpersonationPolicyStatus } from './api/index.js';
+import type { ControllerMetrics, ReconcileOutcome } from './controller/controller.js';
 import type { QueueMetrics } from './controller/queue.js';
 import type { RequestObserver } from './kube/client.js';
 import type { InformerObserver } from './kube/informer.js';
 
 const PREFIX = 'impersonation_operator_';
+const RECONCILE_RESULTS = ['success', 'requeue', 'error'] as const satisfies readonly ReconcileOutcome[];
+const WATCH_RESTART_REASONS = ['closed', 'expired', 'error'] as const;
+const EVENT_DROP_REASONS = ['duplicate', 'rate-limited', 'overflow', 'failed'] as const;
+
+/** Default metrics dropped: `sum(nodejs_active_handles)` etc. give the same numbers. */
+const UNCONVENTIONAL_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 const FAST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** What one policy contributes to the policy-level gauges. */
-export interface PolicyCounts {
+/**
+ * A policy's state as one word: Stalled or Reconciling as the conditions say, else Ready split by
+ * lifetime (`suspended`: spec.suspend; `inactive`: outside validFrom..validUntil; grants nothing).
+ */
+export const POLICY_STATES = ['ready', 'reconciling', 'stalled', 'suspended', 'inactive'] as const;
+export type PolicyState = (typeof POLICY_STATES)[number];
+
+/** What one policy contributes to the policy-level gauges, from its last reconcile. */
+export interface PolicyReport {
+  state: PolicyState;
+  /** The Stalled condition's reason, while the state is `stalled`. */
+  stalledReason?: string;
   collisions: number;
   deniedEntries: number;
+  /** status.allowAnyUserInForce. */
+  anyUser: boolean;
+  /** spec.validUntil in seconds since the epoch, when the spec sets it. */
+  validUntil?: number;
+}
+
+/** The report for a policy from the status its reconcile wrote (and the parsed spec, when valid). */
+export function policyReport(
+  status: ImpersonationPolicyStatus,
+  counts: { collisions: number; deniedEntries: number },
+  spec?: Pick<ImpersonationPolicySpec, 'validUntil'>,
+): PolicyReport {
+  const conditions = status.conditions ?? [];
+  const isTrue = (type: string) => conditions.find((c) => c.type === type && c.status === 'True');
+  const stalled = isTrue('Stalled');
+  const state: PolicyState = stalled
+    ? 'stalled'
+    : isTrue('Reconciling') || !isTrue('Ready')
+      ? 'reconciling'
+      : status.lifetime === 'Suspended'
+        ? 'suspended'
+        : status.lifetime === 'NotYetValid' || status.lifetime === 'Expired'
+          ? 'inactive'
+          : 'ready';
+  const validUntil = spec?.validUntil === undefined ? undefined : Date.parse(spec.validUntil) / 1000;
+  return {
+    state,
+    ...(stalled ? { stalledReason: stalled.reason } : {}),
+    collisions: counts.collisions,
+    deniedEntries: counts.deniedEntries,
+    anyUser: status.allowAnyUserInForce === true,
+    ...(validUntil === undefined || Number.isNaN(validUntil) ? {} : { validUntil }),
+  };
 }
 
 export class Metrics {
@@ -97,10 +153,18 @@ export class Metrics {
 
   private readonly cacheSizes = new Map<string, () => number>();
   private readonly managedCounts = new Map<string, () => number>();
-  private readonly policies = new Map<string, PolicyCounts>();
+  private readonly policies = new Map<string, PolicyReport>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    // Known label values start at 0: a series that appears at 1 has no rate for its first increment.
+    for (const result of RECONCILE_RESULTS) this.reconciles.inc({ result }, 0);
+    for (const reason of EVENT_DROP_REASONS) this.eventsDropped.inc({ reason }, 0);
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client names these gauges `_total`, which Prometheus reserves for counters (promtool check
+      // metrics refuses them); each is the sum of the per-type gauge without the suffix.
+      for (const name of UNCONVENTIONAL_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
     const cacheSizes = this.cacheSizes;
     const managedCounts = this.managedCounts;
     const policies = this.policies;
@@ -146,12 +210,67 @@ export class Metrics {
     });
     new Gauge({
       name: `${PREFIX}policies`,
-      help: 'Policies with reported counts (reconciled at least once since start).',
+      help: 'Policies reconciled at least once since this replica became leader (0 on a standby).',
       registers: [this.registry],
       collect() {
         this.set(policies.size);
       },
     });
+    // One series per (policy, label) from the last report; a forgotten policy simply has none.
+    const perPolicy = (
+      name: string,
+      help: string,
+      labelNames: readonly string[],
+      series: (report: PolicyReport) => [Record<string, string>, number][],
+    ) =>
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['policy', ...labelNames],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [policy, report] of policies) {
+            for (const [labels, value] of series(report)) this.set({ policy, ...labels }, value);
+          }
+        },
+      });
+    perPolicy(
+      'policy_state',
+      `1 for the policy's current state (${POLICY_STATES.join(', ')}), 0 for the others; leader only.`,
+      ['state'],
+      (r) => POLICY_STATES.map((state) => [{ state }, r.state === state ? 1 : 0]),
+    );
+    perPolicy(
+      'policy_stalled_reason',
+      "1 while the policy is Stalled, labelled with the Stalled condition's reason; leader only.",
+      ['reason'],
+      (r) => (r.stalledReason === undefined ? [] : [[{ reason: r.stalledReason }, 1]]),
+    );
+    perPolicy(
+      'policy_collisions',
+      "Collisions in the policy's last reconcile (role names held back); leader only.",
+      [],
+      (r) => [[{}, r.collisions]],
+    );
+    perPolicy(
+      'policy_denied_entries',
+      "Entries refused by the operator configuration in the policy's last reconcile; leader only.",
+      [],
+      (r) => [[{}, r.deniedEntries]],
+    );
+    perPolicy(
+      'policy_any_user',
+      '1 while the policy lets its impersonators become any user (status.allowAnyUserInForce); leader only.',
+      [],
+      (r) => [[{}, r.anyUser ? 1 : 0]],
+    );
+    perPolicy(
+      'policy_valid_until_timestamp_seconds',
+      "The policy's spec.validUntil (Unix seconds), for policies that set it; leader only.",
+      [],
+      (r) => (r.validUntil === undefined ? [] : [[{}, r.validUntil]]),
+    );
   }
 
   /** Reports an informer's cache size at scrape time. */
@@ -164,14 +283,19 @@ export class Metrics {
     this.managedCounts.set(kind, count);
   }
 
-  /** Records one policy's collisions and denied entries after its reconcile. */
-  setPolicyCounts(policy: string, counts: PolicyCounts): void {
-    this.policies.set(policy, { ...counts });
+  /** Records one policy's report after its reconcile. */
+  setPolicy(policy: string, report: PolicyReport): void {
+    this.policies.set(policy, { ...report });
   }
 
-  /** Drops a deleted policy from the policy-level gauges. */
+  /** Drops a deleted policy from every policy-level series. */
   forgetPolicy(policy: string): void {
     this.policies.delete(policy);
+  }
+
+  /** Drops every policy-level series: the replica stopped leading, so its reports are no longer kept fresh. */
+  forgetPolicies(): void {
+    this.policies.clear();
   }
 
   queueMetrics(): QueueMetrics {
@@ -203,7 +327,11 @@ export class Metrics {
 
   informerObserver(): InformerObserver {
     return {
-      listed: (informer) => this.informerRelists.inc({ informer }),
+      listed: (informer) => {
+        this.informerRelists.inc({ informer });
+        // Every restart reason is a series from the first list on, so increase() sees the first one.
+        for (const reason of WATCH_RESTART_REASONS) this.watchRestarts.inc({ informer, reason }, 0);
+      },
       watchRestarted: (informer, reason) => this.watchRestarts.inc({ informer, reason }),
     };
   }

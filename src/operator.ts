@@ -25,7 +25,7 @@ import { labelIndex } from './kube/store.js';
 import type { KubeObject, ReadonlyDeep } from './kube/types.js';
 import { Health, startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './logger.js';
-import { Metrics } from './metrics.js';
+import { Metrics, policyReport } from './metrics.js';
 
 export interface RunningOperator {
   readonly health: Health;
@@ -194,8 +194,14 @@ export async function runOperator(
     log,
     now: () => new Date(),
     refusalRecheckMs: config.refusalRecheckMs,
-    onReconciled: (name, stats) => {
-      metrics.setPolicyCounts(name, { collisions: stats.collisions, deniedEntries: stats.denied });
+    onReconciled: (name, stats, status, spec) => {
+      // A reconcile that finished after the policy's deletion event must not bring its series back.
+      if (policies.cache.get(name) !== undefined) {
+        metrics.setPolicy(
+          name,
+          policyReport(status, { collisions: stats.collisions, deniedEntries: stats.denied }, spec),
+        );
+      }
       health.setWritable(true);
     },
   });
@@ -338,6 +344,8 @@ export async function runOperator(
       onStoppedLeading: () => {
         health.setLeading(false);
         metrics.leader?.set(0);
+        // Only the leader reports policy series: a former leader's would go stale without changing.
+        metrics.forgetPolicies();
         if (!stopping) {
           log.error({ identity }, 'Lost leadership; stopping so that only the new leader writes');
           signalLost();
@@ -347,6 +355,7 @@ export async function runOperator(
     elector.start();
   } else {
     health.setLeading(true);
+    metrics.leader?.set(1);
     void controller.start();
   }
 

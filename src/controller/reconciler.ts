@@ -83,8 +83,13 @@ export interface ReconcilerDeps {
   events?: EventRecorder | undefined;
   log: Logger;
   now: () => Date;
-  /** Called after each reconcile of an existing policy (metrics). */
-  onReconciled?: (name: string, stats: ReconcileStats, status: ImpersonationPolicyStatus) => void;
+  /** Called after each reconcile of an existing policy (metrics); `spec` is absent when it is invalid. */
+  onReconciled?: (
+    name: string,
+    stats: ReconcileStats,
+    status: ImpersonationPolicyStatus,
+    spec: ImpersonationPolicySpec | undefined,
+  ) => void;
   /** No confused deputy: judges the policy's author before anything is planned (see author-check.ts). */
   authorCheck?: Pick<AuthorCheck, 'judge' | 'forget' | 'admitted'> | undefined;
   /** How often a policy with a NameConflict re-checks whether the foreign object went away. */
@@ -624,7 +629,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       stats.statusWritten = true;
     }
     emitEvents(policy, stats, status, previous, failures, lifetime);
-    deps.onReconciled?.(name, stats, status);
+    deps.onReconciled?.(name, stats, status, spec.ok ? spec.value : undefined);
     log.debug({ impersonationPolicy: name, ...stats }, 'Reconciled ImpersonationPolicy');
 
     if (failures.some((f) => f.refusal === undefined)) throw new ReconcileError(name, failures);

@@ -17,6 +17,8 @@ export interface GoCommand {
   /** Directory (relative to the module root) to build from, when the command lives in a nested module. */
   moduleSubdir?: string;
   ldflags?: string;
+  /** Build tags, comma-separated (e.g. Prometheus's `remove_all_sd`). */
+  tags?: string;
 }
 
 export interface GoBuildSpec {
@@ -143,6 +145,7 @@ export async function ensureGoBinaries(
         const args = [
           'build',
           '-trimpath',
+          ...(c.tags === undefined ? [] : ['-tags', c.tags]),
           '-ldflags',
           `-s -w ${c.ldflags ?? ''}`.trim(),
           '-o',

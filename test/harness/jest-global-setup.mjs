@@ -15,10 +15,14 @@ export default async function globalSetup() {
   }
   const { ControlPlane } = await import(compiled.href);
   const started = Date.now();
-  // Build (or find cached) helm, kubeconform and the Lua runner here, where no test timeout applies:
+  // Build (or find cached) helm, kubeconform, the Lua runner, Prometheus and promtool here, where no test timeout applies:
   // on a cold machine that takes minutes, which would otherwise land in whichever test needs them first.
   const { ensureTools } = await import(new URL('../../dist/test/harness/tools.js', import.meta.url).href);
   await ensureTools();
+  const { ensurePromTools } = await import(
+    new URL('../../dist/test/harness/prometheus.js', import.meta.url).href
+  );
+  await ensurePromTools();
   const cp = await ControlPlane.start({
     keepWorkDir: process.env.IMPOP_KEEP_WORKDIR === '1',
     crds: [new URL('../../crds', import.meta.url).pathname],

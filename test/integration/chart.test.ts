@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadAll } from 'js-yaml';
+import { load, loadAll } from 'js-yaml';
+import { ALERTS, RULES_FILE, type PrometheusAlertingRule } from '../../src/monitoring/alerts.js';
 import { repoRoot } from '../harness/controlplane.js';
 import { crdSchemas, ensureBuiltInSchemas, schemaLocation } from '../harness/kubeconform-schemas.js';
 import {
@@ -93,6 +94,12 @@ const fullValues = {
     },
   },
   serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
+  prometheusRule: {
+    enabled: true,
+    labels: { release: 'prometheus' },
+    alertLabels: { team: 'platform' },
+    thresholds: { stalledFor: '30m' },
+  },
   networkPolicy: {
     enabled: true,
     metricsFrom: [{ namespaceSelector: { matchLabels: { name: 'monitoring' } } }],
@@ -225,7 +232,13 @@ describe('Helm chart (files)', () => {
   it('renders non-default values: every grant has resourceNames, service accounts are granted per namespace', async () => {
     const objs = docs(await helmTemplateOk({ values: fullValues, release: 'rel', namespace: 'ops' }));
     const kinds = new Set(objs.map((o) => o.kind));
-    for (const kind of ['ServiceMonitor', 'NetworkPolicy', 'ValidatingAdmissionPolicy', 'ConfigMap'])
+    for (const kind of [
+      'ServiceMonitor',
+      'PrometheusRule',
+      'NetworkPolicy',
+      'ValidatingAdmissionPolicy',
+      'ConfigMap',
+    ])
       expect(kinds).toContain(kind);
     expect(
       find(objs, 'ValidatingAdmissionPolicy')
@@ -336,6 +349,56 @@ describe('Helm chart (files)', () => {
     expect(await dashboardOf({})).toEqual([]);
   });
 
+  it('PrometheusRule: off by default; on, the rules of manifests/monitoring/prometheus-rules.yaml, exactly', async () => {
+    expect(find(docs(await helmTemplateOk()), 'PrometheusRule')).toEqual([]);
+    const [rule] = find(
+      docs(await helmTemplateOk({ values: { prometheusRule: { enabled: true } } })),
+      'PrometheusRule',
+    );
+    const file = load(await readFile(join(repoRoot, RULES_FILE), 'utf8')) as { groups: unknown };
+    expect(rule?.spec).toEqual({ groups: file.groups });
+  });
+
+  it("PrometheusRule values: thresholds, selector (default: the release's metrics job), labels, disabled alerts", async () => {
+    type Rules = { groups: { rules: PrometheusAlertingRule[] }[] };
+    const rulesOfRelease = async (values: unknown, release = 'rel') => {
+      const objs = docs(await helmTemplateOk({ values, release, namespace: 'ops' }));
+      const [obj] = find(objs, 'PrometheusRule');
+      const [service] = find(objs, 'Service', '-metrics');
+      return { obj: obj!, rules: (obj!.spec as Rules).groups[0]!.rules, job: service?.metadata.name };
+    };
+    const { obj, rules, job } = await rulesOfRelease(fullValues);
+    // The job the ServiceMonitor gives the series is the metrics Service's name.
+    expect(job).toBe('rel-impop-metrics');
+    expect(obj.metadata.labels?.release).toBe('prometheus');
+    const stalled = rules.find((r) => r.alert === 'ImpersonationPolicyStalled')!;
+    expect(stalled.for).toBe('30m');
+    expect(stalled.annotations.description).toContain('for more than 30m');
+    for (const r of rules) {
+      expect(r.labels).toEqual({ severity: expect.any(String), team: 'platform' });
+      expect(r.expr).toContain(`job="${job}"`);
+    }
+    const custom = await rulesOfRelease({
+      prometheusRule: {
+        enabled: true,
+        selector: 'namespace="ops", service="op"',
+        disabledAlerts: ['ImpersonationPolicyAnyUserInForce'],
+        runbookBaseUrl: 'https://wiki.example.com/runbook',
+        thresholds: { watchRestarts: 10, expiringWithinSeconds: 2592000 },
+      },
+    });
+    expect(custom.rules.map((r) => r.alert)).toEqual(
+      ALERTS.map((a) => a.alert).filter((a) => a !== 'ImpersonationPolicyAnyUserInForce'),
+    );
+    for (const r of custom.rules) {
+      expect(r.expr).toContain('{namespace="ops", service="op"');
+      expect(r.annotations.runbook_url).toBe(`https://wiki.example.com/runbook#${r.alert.toLowerCase()}`);
+    }
+    const byName = new Map(custom.rules.map((r) => [r.alert, r]));
+    expect(byName.get('ImpersonationOperatorWatchRestarts')?.expr).toMatch(/\) > 10$/);
+    expect(byName.get('ImpersonationPolicyGrantExpiringSoon')?.expr).toContain('< 2592000 unless');
+  });
+
   it('renders escalate mode with escalate+bind and no impersonate rights; anyUser is the only grant without names', async () => {
     const escalate = docs(await helmTemplateOk({ values: { rbac: { mode: 'escalate' } } }));
     const rules = rulesOf(escalate, 'ClusterRole');
@@ -382,6 +445,16 @@ describe('Helm chart (files)', () => {
       '/grafana/dashboard/namespace',
     ],
     ['a misspelled dashboard key', { grafana: { dashboard: { enable: true } } }, 'enable'],
+    [
+      'an alert threshold that is no duration',
+      { prometheusRule: { thresholds: { stalledFor: '15 minutes' } } },
+      'stalledFor',
+    ],
+    [
+      'a misspelled alert threshold',
+      { prometheusRule: { thresholds: { stalledAfter: '5m' } } },
+      'stalledAfter',
+    ],
   ])('refuses %s', async (_name, values, mention) => {
     const r = await helmTemplate({ values });
     expect(r.code).not.toBe(0);
@@ -407,8 +480,9 @@ describe('Helm chart (files)', () => {
     );
     for (const [name, manifests, extra] of [
       ['defaults', defaults, []],
-      // ServiceMonitor's CRD (Prometheus Operator) is not in this cluster: named, not silently ignored.
-      ['non-default values', full, ['-skip', 'ServiceMonitor']],
+      // The Prometheus Operator's CRDs are not in this cluster: named, not silently ignored (the
+      // PrometheusRule's rules are checked by promtool in monitoring-rules.test.ts).
+      ['non-default values', full, ['-skip', 'ServiceMonitor,PrometheusRule']],
       ['escalate mode', escalate, []],
       ['examples', examples.join('\n---\n'), []],
     ] as const) {

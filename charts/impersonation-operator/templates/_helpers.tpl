@@ -77,3 +77,11 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ include "impop.serviceAccountN
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+PromQL label matchers selecting the operator's series in the PrometheusRule: the value, or the job
+the chart's ServiceMonitor gives them (the metrics Service's name).
+*/}}
+{{- define "impop.alertSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=%q" (printf "%s-metrics" (include "impop.fullname" .))) -}}
+{{- end -}}

@@ -33,9 +33,10 @@ describe('metrics and probes', () => {
     metrics.informerObserver().watchRestarted?.('clusterroles', 'expired');
     metrics.trackManagedObjects('ClusterRole', () => 42);
     metrics.trackCache('policies', () => 5);
-    metrics.setPolicyCounts('a', { collisions: 2, deniedEntries: 1 });
-    metrics.setPolicyCounts('b', { collisions: 1, deniedEntries: 0 });
-    metrics.setPolicyCounts('a', { collisions: 1, deniedEntries: 1 });
+    const ready = { state: 'ready', anyUser: false } as const;
+    metrics.setPolicy('a', { ...ready, collisions: 2, deniedEntries: 1 });
+    metrics.setPolicy('b', { ...ready, collisions: 1, deniedEntries: 0 });
+    metrics.setPolicy('a', { ...ready, collisions: 1, deniedEntries: 1 });
     metrics.forgetPolicy('b');
     metrics.setLeader(true);
     metrics.eventDropped()('duplicate');
@@ -63,6 +64,20 @@ describe('metrics and probes', () => {
       expect(body).toContain(line);
     }
     expect((await get(server, '/readyz')).status).toBe(404); // no Health given to this server
+  });
+
+  it('known label values start at 0, so the first error or restart is an increase', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.informerObserver().listed?.('clusterroles', 3);
+    const { body } = await metrics.exposition();
+    for (const result of ['success', 'requeue', 'error'])
+      expect(body).toContain(`impersonation_operator_reconcile_total{result="${result}"} 0`);
+    for (const reason of ['closed', 'expired', 'error']) {
+      expect(body).toContain(
+        `impersonation_operator_informer_watch_restarts_total{informer="clusterroles",reason="${reason}"} 0`,
+      );
+    }
+    expect(body).toContain('impersonation_operator_events_dropped_total{reason="rate-limited"} 0');
   });
 
   it('readyz: not ready until caches sync; while leading, only when writes work; never while shutting down', async () => {
