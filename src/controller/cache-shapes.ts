@@ -5,10 +5,11 @@ import type { CompactShape } from '../kube/compact.js';
 
 /**
  * ImpersonationPolicies: the spec (PolicyIndex.parse), the status (the reconciler's previous
- * status: inventory, conditions), and identity (uid, generation, deletionTimestamp) plus the
- * author stamp (AuthorCheck, PolicyIndex). Labels and other annotations are kept: they are few.
+ * status: inventory, conditions; its strings repeat across policies, so both are interned), and
+ * identity (uid, generation, deletionTimestamp) plus the author stamp (AuthorCheck, PolicyIndex).
+ * Labels and other annotations are kept: they are few.
  */
-export const POLICY_SHAPE: CompactShape = { fields: ['spec', 'status'] };
+export const POLICY_SHAPE: CompactShape = { internedFields: ['spec', 'status'] };
 
 /**
  * Our generated RBAC objects: core/plan.ts's ObservedObject (rules, roleRef, subjects, every label and

@@ -114,7 +114,7 @@ const cases: { name: string; given: KubeObject; shape: CompactShape; expected: u
     },
   },
   {
-    name: 'policy: spec and status kept as they are',
+    name: 'policy: spec and status',
     given: wire({ kind: 'ImpersonationPolicy', spec: { roles: [] }, status: { conditions: [] } }),
     shape: POLICY_SHAPE,
     expected: {
