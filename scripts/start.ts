@@ -1,6 +1,8 @@
 // `npm start`: runs the operator against the current kubeconfig; with no cluster configured (or with
 // --local) it first starts the local control plane, installs the CRD and the example policies, and
 // prints what to try. Ctrl-C stops everything it started.
+// First: the operator's runtime flags (src/runtime-flags.ts), as wherever else it starts.
+import '../src/relaunch.js';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -14,6 +14,13 @@ import { IMPERSONATION_POLICIES } from './controller/resources.js';
 import { reviewTargets, type ClusterFacts, type RbacKind, type RuleLike } from './core/index.js';
 import type { ImpersonationPolicySpec } from './api/index.js';
 import { PowerIndex } from './controller/power-index.js';
+import {
+  FOREIGN_BINDING_SHAPE,
+  FOREIGN_CLUSTER_ROLE_SHAPE,
+  MANAGED_RBAC_SHAPE,
+  POLICY_SHAPE,
+} from './controller/cache-shapes.js';
+import { StringTable } from './kube/compact.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES } from './kube/resources.js';
 import { KubeClient } from './kube/client.js';
 import { KubeApiError, KubeConnectionError } from './kube/errors.js';
@@ -65,7 +72,11 @@ export async function runOperator(
     );
   }
 
+  // One string table for every cache: label keys, policy names and owner uids recur across resources.
+  const strings = new StringTable();
   const policies = createInformer<PolicyObject>(client, IMPERSONATION_POLICIES, {
+    shape: POLICY_SHAPE,
+    strings,
     resyncPeriodMs: config.resyncPeriodMs,
     watchDelayMs: config.testOnlyPolicyWatchDelayMs,
     log,
@@ -78,6 +89,8 @@ export async function runOperator(
       createInformer<KubeObject>(client, RESOURCES[kind], {
         labelSelector: managedSelector,
         indexers: { [BY_POLICY]: labelIndex(POLICY_LABEL) },
+        shape: MANAGED_RBAC_SHAPE,
+        strings,
         watchDelayMs: config.testOnlyRbacWatchDelayMs,
         log,
         ...(informerObserver ? { observer: informerObserver } : {}),
@@ -85,44 +98,27 @@ export async function runOperator(
     ]),
   ) as Record<RbacKind, Informer<KubeObject>>;
 
-  // Every ClusterRole a policy might bind, to judge its rules (not only ours: the label-filtered
-  // informers above never see them). Only the rules are kept.
-  const targetClusterRoles = createInformer<KubeObject>(client, CLUSTER_ROLES, {
+  // Every ClusterRole we did not generate, to judge the rules of those a policy binds or a foreign
+  // binding grants (ours are in the managed informer above; a lookup asks both). Only rules are kept.
+  const foreignClusterRoles = createInformer<KubeObject>(client, CLUSTER_ROLES, {
+    labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
+    shape: FOREIGN_CLUSTER_ROLE_SHAPE,
+    strings,
     log,
-    transform: (obj) => ({
-      apiVersion: obj.apiVersion,
-      kind: obj.kind,
-      metadata: {
-        name: obj.metadata?.name,
-        uid: obj.metadata?.uid,
-        resourceVersion: obj.metadata?.resourceVersion,
-        labels: obj.metadata?.labels,
-      },
-      rules: (obj as { rules?: unknown }).rules,
-    }),
     ...(informerObserver ? { observer: informerObserver } : {}),
   });
+  const clusterRoles = {
+    get: (name: string) => foreignClusterRoles.cache.get(name) ?? rbacInformers.ClusterRole.cache.get(name),
+  };
   // Every ClusterRoleBinding we did not generate (roleRef and subjects only): who already holds what.
   const foreignBindings = createInformer<KubeObject>(client, CLUSTER_ROLE_BINDINGS, {
     labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
+    shape: FOREIGN_BINDING_SHAPE,
+    strings,
     log,
-    transform: (obj) => {
-      const b = obj as KubeObject & { roleRef?: unknown; subjects?: unknown };
-      return {
-        apiVersion: b.apiVersion,
-        kind: b.kind,
-        metadata: {
-          name: b.metadata?.name,
-          uid: b.metadata?.uid,
-          resourceVersion: b.metadata?.resourceVersion,
-        },
-        roleRef: b.roleRef,
-        subjects: b.subjects,
-      } as KubeObject;
-    },
     ...(informerObserver ? { observer: informerObserver } : {}),
   });
-  const powers = new PowerIndex(foreignBindings.cache, targetClusterRoles.cache);
+  const powers = new PowerIndex(foreignBindings.cache, clusterRoles);
   const constrained = constrainedSupport(client, config.constrainedImpersonation, log);
   const legacyGrants = new LegacyGrantReviewer({ client, ttlMs: config.accessReviewTtlMs });
   // ClusterRoles and targets' powers come from caches (no request); only constrained policies ask
@@ -144,7 +140,7 @@ export async function runOperator(
             ),
           }),
       clusterRole: (name) => {
-        const cr = targetClusterRoles.cache.get(name) as { rules?: RuleLike[] } | undefined;
+        const cr = clusterRoles.get(name) as { rules?: RuleLike[] } | undefined;
         return cr === undefined ? null : (cr.rules ?? []);
       },
     };
@@ -210,7 +206,7 @@ export async function runOperator(
   // event type to recognise the echo of our own writes, and policy events also update the group index.
   const controller = new Controller({
     name: 'impersonationpolicy',
-    watches: [policies, targetClusterRoles, foreignBindings, ...Object.values(rbacInformers)].map((i) =>
+    watches: [policies, foreignClusterRoles, foreignBindings, ...Object.values(rbacInformers)].map((i) =>
       watch(i, () => undefined),
     ),
     reconcile: async (key) => {
@@ -291,7 +287,7 @@ export async function runOperator(
     },
     onDelete: (obj) => onForeignBinding(obj),
   });
-  targetClusterRoles.addHandler({
+  foreignClusterRoles.addHandler({
     onAdd: onClusterRole,
     onUpdate: (old, obj) => {
       const rules = (o: ReadonlyDeep<KubeObject>) => JSON.stringify((o as { rules?: unknown }).rules);

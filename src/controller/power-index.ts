@@ -50,8 +50,13 @@ export class PowerIndex {
 
   constructor(
     private readonly bindings: ReadonlyStore<KubeObject>,
-    private readonly clusterRoles: ReadonlyStore<KubeObject>,
+    /** ClusterRoles by name (only `get` is used: a lookup may span several caches). */
+    private readonly clusterRoles: Pick<ReadonlyStore<KubeObject>, 'get'>,
   ) {}
+
+  private rulesOf(clusterRole: string): readonly RuleLike[] {
+    return (this.clusterRoles.get(clusterRole) as { rules?: RuleLike[] } | undefined)?.rules ?? [];
+  }
 
   /** Call when a foreign ClusterRoleBinding changed: the subject map is rebuilt on next use. */
   invalidate(): void {
@@ -80,7 +85,7 @@ export class PowerIndex {
     const powers = new Set<string>();
     for (const key of subjectKeysOf(target)) {
       for (const role of map.get(key) ?? []) {
-        const rules = (this.clusterRoles.get(role) as { rules?: RuleLike[] } | undefined)?.rules ?? [];
+        const rules = this.rulesOf(role);
         for (const p of dangerousPowersOf(rules, { cluster: true })) powers.add(`${p} (ClusterRole ${role})`);
       }
     }
@@ -90,7 +95,7 @@ export class PowerIndex {
   /** Whether a binding to this ClusterRole could make its subjects powerful (worth a requeue). */
   isDangerous(clusterRole: string | undefined): boolean {
     if (!clusterRole) return false;
-    const rules = (this.clusterRoles.get(clusterRole) as { rules?: RuleLike[] } | undefined)?.rules ?? [];
+    const rules = this.rulesOf(clusterRole);
     return dangerousPowersOf(rules, { cluster: true }).length > 0;
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { KubeClient } from './client.js';
 import { isGone } from './errors.js';
 import type { ResourceRef } from './resources.js';
+import { compactObject, StringTable, WHOLE_OBJECT, type CompactShape } from './compact.js';
 import { Store, type IndexFunc, type ReadonlyStore } from './store.js';
 import { objectKey, type KubeObject, type ObjectList, type ReadonlyDeep, type WatchEvent } from './types.js';
 import { sleep } from './sleep.js';
@@ -69,9 +70,14 @@ export interface InformerOptions<T> {
   minWatchTimeoutSeconds?: number;
   backoff?: BackoffOptions;
   /**
-   * Runs on every object as it arrives, e.g. to drop more fields. managedFields and kubectl's
-   * last-applied-configuration annotation are always dropped before (they can double an object's size).
+   * What the cache keeps of each object (compact.ts): by default compact metadata and every other
+   * field; managedFields, timestamps and kubectl's last-applied-configuration never (they can double an
+   * object's size). Name the fields the cache's readers use to keep only those.
    */
+  shape?: CompactShape;
+  /** Shared by informers so equal strings of different resources are stored once. */
+  strings?: StringTable;
+  /** Runs on every compacted object as it arrives. */
   transform?: (obj: T) => T;
   indexers?: Record<string, IndexFunc<T>>;
   log?: Logger | undefined;
@@ -90,8 +96,6 @@ export function backoffDelay(
   return Math.min(max, base * (1 + jitter * random()));
 }
 
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-
 /** A watch that ran this long, or delivered an event, proves the connection healthy again. */
 const HEALTHY_WATCH_MS = 10_000;
 
@@ -106,11 +110,13 @@ export class Informer<T extends KubeObject> {
   private synced = false;
   private syncWaiters: (() => void)[] = [];
   private resourceVersion: string | undefined;
+  private readonly strings: StringTable;
 
   constructor(opts: InformerOptions<T>) {
     this.name = opts.name;
     this.opts = opts;
     this.store = new Store<T>(opts.indexers);
+    this.strings = opts.strings ?? new StringTable();
   }
 
   /** The read-only cache. */
@@ -285,14 +291,8 @@ export class Informer<T extends KubeObject> {
   }
 
   private ingest(obj: T): T {
-    const meta = obj.metadata;
-    if (meta?.managedFields) delete meta.managedFields;
-    // `kubectl apply` keeps a second copy of the whole object here; nothing in a controller reads it.
-    if (meta?.annotations?.[LAST_APPLIED]) {
-      delete meta.annotations[LAST_APPLIED];
-      if (Object.keys(meta.annotations).length === 0) delete meta.annotations;
-    }
-    return this.opts.transform ? this.opts.transform(obj) : obj;
+    const compact = compactObject(obj, this.opts.shape ?? WHOLE_OBJECT, this.strings);
+    return this.opts.transform ? this.opts.transform(compact) : compact;
   }
 
   private upsert(obj: T): void {

@@ -74,11 +74,7 @@ describe('the built image (unpacked filesystem and config)', () => {
 
   it('runs as 65532 with the distroless entry point and fills its OCI labels', () => {
     expect(image.config.User).toBe('65532:65532');
-    expect(image.config.Entrypoint).toEqual([
-      '/nodejs/bin/node',
-      '--max-semi-space-size=8',
-      'dist/src/main.js',
-    ]);
+    expect(image.config.Entrypoint).toEqual(['/nodejs/bin/node', 'dist/src/main.js']);
     expect(image.config.WorkingDir).toBe('/app');
     const labels = image.config.Labels ?? {};
     for (const key of ['title', 'description', 'licenses', 'version', 'revision', 'created', 'source']) {

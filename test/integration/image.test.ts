@@ -13,6 +13,7 @@ import { loadAll } from 'js-yaml';
 import { freePort, repoRoot } from '../harness/controlplane.js';
 import { installOperatorRbac, type OperatorRbac } from '../harness/operator-rbac.js';
 import { kubectlOk } from '../harness/kubectl.js';
+import { RUNTIME_FLAGS } from '../../src/runtime-flags.js';
 import { helmTemplateOk, run } from '../harness/tools.js';
 
 const ENTRY = join('dist', 'src', 'main.js');
@@ -21,6 +22,7 @@ const RUNTIME_UID = 65532;
 const asRuntimeUser = process.getuid?.() === 0;
 
 interface Running {
+  pid: number | undefined;
   code: Promise<number | null>;
   output: () => string;
   stop: () => void;
@@ -39,6 +41,7 @@ function start(appDir: string, args: string[], env: NodeJS.ProcessEnv = {}): Run
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   return {
+    pid: child.pid,
     code: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
     output: () => output,
     stop: () => child.kill('SIGTERM'),
@@ -82,9 +85,7 @@ describe('container runtime stage (production dependencies only)', () => {
     const stages = dockerfile.split(/^FROM /m).slice(1);
     const runtime = stages.at(-1)!;
     expect(dockerfile).toContain('RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund');
-    expect(runtime).toMatch(
-      /^ENTRYPOINT \["\/nodejs\/bin\/node", "--max-semi-space-size=8", "dist\/src\/main\.js"\]$/m,
-    );
+    expect(runtime).toMatch(/^ENTRYPOINT \["\/nodejs\/bin\/node", "dist\/src\/main\.js"\]$/m);
     expect(runtime).toMatch(/^USER 65532:65532$/m);
     expect(runtime).not.toMatch(/^RUN /m); // distroless: no shell at run time
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
@@ -225,6 +226,10 @@ describe('container runtime stage (production dependencies only)', () => {
         expect(await httpStatus(`http://127.0.0.1:${probes}/healthz`)).toBe(200);
         const body = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
         expect(body).toMatch(/^# HELP /m);
+        // Started as `node dist/src/main.js`, it relaunched itself (same pid) with the runtime flags.
+        const cmdline = (await readFile(`/proc/${p.pid}/cmdline`, 'utf8')).split('\0');
+        expect(cmdline.slice(1, 1 + RUNTIME_FLAGS.length)).toEqual(RUNTIME_FLAGS);
+        expect(cmdline.some((arg) => arg.endsWith(ENTRY))).toBe(true);
         // Nothing the chart's identity lacks was needed: no "forbidden" in the logs.
         expect(p.output()).not.toMatch(/forbidden/i);
         const holder = await kubectlOk([
