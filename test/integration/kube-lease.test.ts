@@ -3,8 +3,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { KubeClient } from '../../src/kube/client.js';
 import { LeaderElector, type Lease } from '../../src/kube/lease.js';
 import { LEASES } from '../../src/kube/resources.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import { adminKubeConfig } from '../harness/identities.js';
 import { clusterInfo } from '../harness/cluster-info.js';
+import { startOperator } from '../harness/operator.js';
+import { installOperatorRbac, type OperatorRbac } from '../harness/operator-rbac.js';
 import { adminClient, eventually, kubeConfigVia, suffix, TcpProxy } from './kube-support.js';
 
 const id = suffix();
@@ -252,5 +255,67 @@ describe('LeaderElector against the API server', () => {
       blackholed.close();
       await proxy.close();
     }
+  });
+});
+
+describe('the operator behind a stalled API server', () => {
+  let admin: KubeClient;
+  let rbac: OperatorRbac;
+  beforeAll(async () => {
+    admin = await adminClient();
+    rbac = await installOperatorRbac({});
+  });
+  afterAll(async () => {
+    await rbac?.uninstall();
+    admin?.close();
+  });
+
+  it('an acquire stalled at start-up (as after a SIGSTOP of the API server) is followed by leading on: no exit, leader gauge 1, renewals', async () => {
+    const lease = `kube-lease-${id}-op`;
+    const proxy = await TcpProxy.start(clusterInfo().server);
+    const direct = await rbac.kubeconfig();
+    const proxied = `${direct}.proxied`;
+    await writeFile(proxied, (await readFile(direct, 'utf8')).split(clusterInfo().server).join(proxy.url));
+    // The operator sends nothing before its first acquire, so that acquire is in flight through the stall.
+    proxy.stall();
+    const op = await startOperator({
+      kubeconfig: proxied,
+      args: [
+        '--leader-elect',
+        `--leader-election-lease-name=${lease}`,
+        `--leader-election-namespace=${rbac.namespace}`,
+        `--leader-elect-lease-duration=${SLOW.leaseDurationMs}ms`,
+        `--leader-elect-renew-deadline=${SLOW.renewDeadlineMs}ms`,
+        `--leader-elect-retry-period=${SLOW.retryPeriodMs}ms`,
+      ],
+      env: { POD_NAME: 'stalled-operator' },
+    });
+    let exitCode: number | null;
+    try {
+      await new Promise((r) => setTimeout(r, SLOW.renewDeadlineMs - 500));
+      proxy.release();
+      await op.waitReady(60_000);
+      const gauge = async () => /^impersonation_operator_leader 1$/m.test(await op.metrics());
+      await eventually(gauge, 30_000, 'the leader gauge to be 1');
+      const renewTimes = new Set<string | undefined>();
+      await eventually(
+        async () => {
+          const l = await admin.get<Lease>(LEASES, lease, { namespace: rbac.namespace });
+          expect(l.spec?.holderIdentity).toBe('stalled-operator');
+          renewTimes.add(l.spec?.renewTime);
+          return renewTimes.size >= 4;
+        },
+        40_000,
+        'three renewals by the operator',
+      );
+      expect(op.child.exitCode).toBeNull();
+      expect(await gauge()).toBe(true);
+      expect(op.output()).not.toContain('Lost leadership');
+    } finally {
+      proxy.release();
+      exitCode = await op.stop();
+      await proxy.close();
+    }
+    expect(exitCode).toBe(0);
   });
 });
