@@ -49,11 +49,11 @@ export interface LeaderElectionOptions {
   now?: () => number;
 }
 
-/** client-go's defaults. */
+/** client-go's defaults, but renewing every 4s instead of 2s (each renewal costs an idle leader ~3 ms CPU). */
 export const LEASE_DEFAULTS = {
   leaseDurationMs: 15_000,
   renewDeadlineMs: 10_000,
-  retryPeriodMs: 2_000,
+  retryPeriodMs: 4_000,
 } as const;
 
 export function defaultIdentity(): string {
@@ -62,7 +62,7 @@ export function defaultIdentity(): string {
 
 /** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
 export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  return `${new Date(ms).toISOString().slice(0, -1)}000Z`;
 }
 
 /** Checks the relations client-go enforces between the three durations. */
