@@ -3,13 +3,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { KubeClient } from '../../src/kube/client.js';
 import { LeaderElector, type Lease } from '../../src/kube/lease.js';
 import { LEASES } from '../../src/kube/resources.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import { adminKubeConfig } from '../harness/identities.js';
 import { clusterInfo } from '../harness/cluster-info.js';
+import { startOperator } from '../harness/operator.js';
+import { installOperatorRbac, type OperatorRbac } from '../harness/operator-rbac.js';
 import { adminClient, eventually, kubeConfigVia, suffix, TcpProxy } from './kube-support.js';
 
 const id = suffix();
 const NAMESPACE = 'default';
 const FAST = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 400 };
+/** Long enough that an acquire can be stalled for most of a renew deadline and still complete. */
+const SLOW = { leaseDurationMs: 8000, renewDeadlineMs: 5000, retryPeriodMs: 2000 };
 
 /** Records leadership transitions and checks that two candidates never lead at the same time. */
 class Timeline {
@@ -145,5 +150,172 @@ describe('LeaderElector against the API server', () => {
       isolated.close();
       await proxy.close();
     }
+  });
+
+  it('a candidate whose acquire was stalled for most of the renew deadline keeps leading through its renewals', async () => {
+    const name = `kube-lease-${id}-c`;
+    leases.push(name);
+    const t = new Timeline();
+    const proxy = await TcpProxy.start(clusterInfo().server);
+    const slow = await KubeClient.fromKubeConfig(kubeConfigVia(adminKubeConfig(), proxy.url), {
+      requestTimeoutMs: 30_000,
+    });
+    const candidate = new LeaderElector({
+      client: slow,
+      name,
+      namespace: NAMESPACE,
+      identity: 'stalled',
+      ...SLOW,
+      ...t.callbacks('stalled'),
+    });
+    electors.push(candidate);
+    try {
+      // The API server is healthy but nothing reaches it for 4 s while the first acquire is in flight
+      // (as after a SIGSTOP of the API server); then every held byte is delivered.
+      proxy.stall();
+      candidate.start();
+      await new Promise((r) => setTimeout(r, SLOW.renewDeadlineMs - 1000));
+      proxy.release();
+      await eventually(() => candidate.isLeader(), 15_000, 'the stalled candidate to acquire');
+      const acquired = await admin.get<Lease>(LEASES, name, { namespace: NAMESPACE });
+      expect(acquired.spec?.holderIdentity).toBe('stalled');
+      // Three renewals later it still holds the lease and has not stepped down.
+      const renewTimes = new Set([acquired.spec?.renewTime]);
+      await eventually(
+        async () => {
+          const lease = await admin.get<Lease>(LEASES, name, { namespace: NAMESPACE });
+          expect(lease.spec?.holderIdentity).toBe('stalled');
+          renewTimes.add(lease.spec?.renewTime);
+          return renewTimes.size >= 4;
+        },
+        30_000,
+        'three renewals of the lease',
+      );
+      expect(candidate.isLeader()).toBe(true);
+      expect(t.events).toEqual(['stalled started']);
+    } finally {
+      await candidate.stop();
+      slow.close();
+      await proxy.close();
+    }
+  });
+
+  it('a leader whose requests are blackholed for longer than the renew deadline steps down, before the standby takes over', async () => {
+    const name = `kube-lease-${id}-d`;
+    leases.push(name);
+    const t = new Timeline();
+    const proxy = await TcpProxy.start(clusterInfo().server);
+    // The client's own timeout is far beyond the renew deadline: the elector must bound its renewals itself.
+    const blackholed = await KubeClient.fromKubeConfig(kubeConfigVia(adminKubeConfig(), proxy.url), {
+      requestTimeoutMs: 60_000,
+    });
+    const times: Record<string, number> = {};
+    const leader = new LeaderElector({
+      client: blackholed,
+      name,
+      namespace: NAMESPACE,
+      identity: 'blackholed',
+      ...FAST,
+      ...t.callbacks('blackholed'),
+      onStoppedLeading: () => {
+        times.stepDown = Date.now();
+        t.callbacks('blackholed').onStoppedLeading();
+      },
+    });
+    const standby = new LeaderElector({
+      client: admin,
+      name,
+      namespace: NAMESPACE,
+      identity: 'standby',
+      ...FAST,
+      ...t.callbacks('standby'),
+      onStartedLeading: () => {
+        times.takeOver = Date.now();
+        t.callbacks('standby').onStartedLeading();
+      },
+    });
+    electors.push(standby, leader);
+    try {
+      leader.start();
+      await eventually(() => leader.isLeader(), 10_000, 'the leader to acquire');
+      standby.start();
+      await eventually(() => standby.leader === 'blackholed', 10_000, 'the standby to see the leader');
+      proxy.stall();
+      await eventually(() => times.stepDown, 15_000, 'the blackholed leader to step down');
+      expect(leader.isLeader()).toBe(false);
+      await eventually(() => standby.isLeader(), 15_000, 'the standby to take over');
+      expect(times.stepDown!).toBeLessThan(times.takeOver!);
+      expect(t.overlap).toBe(false);
+      const taken = await admin.get<Lease>(LEASES, name, { namespace: NAMESPACE });
+      expect(taken.spec?.holderIdentity).toBe('standby');
+    } finally {
+      await standby.stop();
+      proxy.release();
+      await leader.stop();
+      blackholed.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe('the operator behind a stalled API server', () => {
+  let admin: KubeClient;
+  let rbac: OperatorRbac;
+  beforeAll(async () => {
+    admin = await adminClient();
+    rbac = await installOperatorRbac({});
+  });
+  afterAll(async () => {
+    await rbac?.uninstall();
+    admin?.close();
+  });
+
+  it('an acquire stalled at start-up (as after a SIGSTOP of the API server) is followed by leading on: no exit, leader gauge 1, renewals', async () => {
+    const lease = `kube-lease-${id}-op`;
+    const proxy = await TcpProxy.start(clusterInfo().server);
+    const direct = await rbac.kubeconfig();
+    const proxied = `${direct}.proxied`;
+    await writeFile(proxied, (await readFile(direct, 'utf8')).split(clusterInfo().server).join(proxy.url));
+    // The operator sends nothing before its first acquire, so that acquire is in flight through the stall.
+    proxy.stall();
+    const op = await startOperator({
+      kubeconfig: proxied,
+      args: [
+        '--leader-elect',
+        `--leader-election-lease-name=${lease}`,
+        `--leader-election-namespace=${rbac.namespace}`,
+        `--leader-elect-lease-duration=${SLOW.leaseDurationMs}ms`,
+        `--leader-elect-renew-deadline=${SLOW.renewDeadlineMs}ms`,
+        `--leader-elect-retry-period=${SLOW.retryPeriodMs}ms`,
+      ],
+      env: { POD_NAME: 'stalled-operator' },
+    });
+    let exitCode: number | null;
+    try {
+      await new Promise((r) => setTimeout(r, SLOW.renewDeadlineMs - 500));
+      proxy.release();
+      await op.waitReady(60_000);
+      const gauge = async () => /^impersonation_operator_leader 1$/m.test(await op.metrics());
+      await eventually(gauge, 30_000, 'the leader gauge to be 1');
+      const renewTimes = new Set<string | undefined>();
+      await eventually(
+        async () => {
+          const l = await admin.get<Lease>(LEASES, lease, { namespace: rbac.namespace });
+          expect(l.spec?.holderIdentity).toBe('stalled-operator');
+          renewTimes.add(l.spec?.renewTime);
+          return renewTimes.size >= 4;
+        },
+        40_000,
+        'three renewals by the operator',
+      );
+      expect(op.child.exitCode).toBeNull();
+      expect(await gauge()).toBe(true);
+      expect(op.output()).not.toContain('Lost leadership');
+    } finally {
+      proxy.release();
+      exitCode = await op.stop();
+      await proxy.close();
+    }
+    expect(exitCode).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 // Helpers for the kube-*.test.ts integration tests: clients on the real control plane, a TCP proxy that
-// can cut every connection (a real network failure, not a fake), and polling.
+// can cut every connection or hold every byte (a real network failure or stall, not a fake), and polling.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, type KubeClientOptions } from '../../src/kube/client.js';
@@ -24,10 +24,16 @@ export function kubeConfigVia(kc: KubeConfig, server: string): KubeConfig {
   return copy;
 }
 
-/** A TCP pass-through to the API server that can drop every connection and refuse new ones. */
+/**
+ * A TCP pass-through to the API server that can drop every connection and refuse new ones, or stall: hold
+ * every byte in both directions (connections stay open, the API server sees nothing) until released.
+ */
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private stalled = false;
+  /** Bytes held while stalled, in arrival order, with the socket each is bound for. */
+  private held: Array<[Socket, Buffer]> = [];
 
   private constructor(
     private readonly target: URL,
@@ -48,6 +54,19 @@ export class TcpProxy {
   cut(): void {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+  }
+
+  /** Holds every byte from now on, on open and new connections, until `release()`. */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /** Delivers what was held, in order, and passes bytes through again. */
+  release(): void {
+    this.stalled = false;
+    const held = this.held;
+    this.held = [];
+    for (const [to, chunk] of held) if (!to.destroyed) to.write(chunk);
   }
 
   /** Cuts every connection and stops listening: new connections are refused. */
@@ -71,7 +90,8 @@ export class TcpProxy {
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream).pipe(client);
+      this.forward(client, upstream);
+      this.forward(upstream, client);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -82,7 +102,16 @@ export class TcpProxy {
   }
 
   close(): Promise<void> {
+    this.held = [];
     return this.pause();
+  }
+
+  private forward(from: Socket, to: Socket): void {
+    from.on('data', (chunk: Buffer) => {
+      if (this.stalled) this.held.push([to, chunk]);
+      else to.write(chunk);
+    });
+    from.on('end', () => to.end());
   }
 }
 

@@ -39,7 +39,7 @@ describe('parseConfig', () => {
         identity: undefined,
         leaseDurationMs: 15_000,
         renewDeadlineMs: 10_000,
-        retryPeriodMs: 2_000,
+        retryPeriodMs: 4_000,
       },
       logLevel: 'info',
       local: false,
