@@ -655,7 +655,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
   const pid = cold.child.pid!;
   const coldSampler = new RssSampler(pid, 50).start();
   try {
-    await cold.waitReady(120_000);
+    await cold.waitReady(Math.max(120_000, ctx.n * 30));
     const readyMs = performance.now() - t0;
     const settled = await waitSettled(cold, { minReconciles: ctx.n, timeoutMs: ctx.timeoutMs });
     const coldEnd = Date.now();
