@@ -887,18 +887,7 @@ async function main(): Promise<void> {
     .replace(/-\d{3}Z$/, 'Z');
   const tmp = await mkdtemp(join(tmpdir(), 'impop-bench-'));
   const configs: ConfigResult[] = [];
-  try {
-    for (const n of opts.n) {
-      for (const k of opts.k) {
-        const file = join(tmp, `n${n}-k${k}.json`);
-        await runChild(n, k, stamp, file);
-        configs.push(JSON.parse(await readFile(file, 'utf8')) as ConfigResult);
-      }
-    }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  const totalSeconds = Math.round((performance.now() - started) / 1000);
+  const planned = opts.n.length * opts.k.length;
   const machine = {
     cpus: availableParallelism(),
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -907,19 +896,37 @@ async function main(): Promise<void> {
     kubernetes: KUBERNETES_VERSION,
   };
   const { single: _single, ...options } = opts;
-  const result = {
-    createdAt: new Date().toISOString(),
-    machine,
-    options,
-    totalSeconds,
-    configs,
+  // Written after every (N, k), so a long run (--scale) that is cut short still leaves what it measured.
+  const write = async (): Promise<string> => {
+    const totalSeconds = Math.round((performance.now() - started) / 1000);
+    const result = {
+      createdAt: new Date().toISOString(),
+      machine,
+      options,
+      totalSeconds,
+      ...(configs.length < planned ? { incomplete: `${configs.length} of ${planned} (N, k) finished` } : {}),
+      configs,
+    };
+    await mkdir(opts.out, { recursive: true });
+    const md = renderMarkdown(result);
+    await writeFile(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(join(opts.out, `${stamp}.md`), md);
+    log(`wrote ${join(opts.out, stamp)}.{json,md} (${configs.length}/${planned}) after ${totalSeconds}s`);
+    return md;
   };
-  await mkdir(opts.out, { recursive: true });
-  const md = renderMarkdown(result);
-  await writeFile(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  await writeFile(join(opts.out, `${stamp}.md`), md);
-  process.stdout.write(`${md}\n`);
-  log(`wrote ${join(opts.out, stamp)}.{json,md} in ${totalSeconds}s`);
+  try {
+    for (const n of opts.n) {
+      for (const k of opts.k) {
+        const file = join(tmp, `n${n}-k${k}.json`);
+        await runChild(n, k, stamp, file);
+        configs.push(JSON.parse(await readFile(file, 'utf8')) as ConfigResult);
+        if (configs.length < planned) await write();
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  process.stdout.write(`${await write()}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -222,6 +222,8 @@ export interface BenchResult {
     latencySamples?: number;
   };
   totalSeconds: number;
+  /** Set while (or when) a run did not finish every (N, k). */
+  incomplete?: string;
   configs: ConfigResult[];
 }
 
@@ -267,6 +269,10 @@ export function renderMarkdown(r: BenchResult): string {
   const out: string[] = [];
   out.push(`# Operator convergence benchmark — ${r.createdAt}`);
   out.push('');
+  if (r.incomplete) {
+    out.push(`**Incomplete run: ${r.incomplete}.**`);
+    out.push('');
+  }
   out.push(
     `Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGb} GB, shared with other work. Node ${m.node}, ` +
       `Kubernetes ${m.kubernetes} (local etcd + kube-apiserver + kube-controller-manager, audit log on). ` +
