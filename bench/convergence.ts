@@ -4,6 +4,8 @@
 //
 //   npm run bench [-- --n 100,1000 --k 1,3 --repeats 3 --workers 8 --baseline-concurrency 32]
 //   npm run bench -- --quick --repeats 1     (a smoke run: N=100, k=3)
+//   npm run bench -- --scale                 (N=1,000 and 10,000, k=3, one repeat: bulk create, cold start,
+//                                             apply-to-Ready latency, idle; the issue-16 Targets table)
 //
 // Per (N, k): a fresh local control plane (etcd, kube-apiserver, kube-controller-manager), the chart's
 // RBAC for one ServiceAccount (the operator and the baseline both run as it), then per repeat:
@@ -32,6 +34,7 @@ import { AuditLog, type AuditSummary } from './lib/audit.js';
 import { Limiter, MinimalWriter } from './lib/baseline.js';
 import { cpuSeconds, machineBusySeconds, memory, RssSampler } from './lib/proc.js';
 import { snapshot, waitSettled, type OperatorSnapshot } from './lib/operator-metrics.js';
+import { percentile } from './lib/report.js';
 import {
   renderMarkdown,
   summarizeConfig,
@@ -72,6 +75,12 @@ export interface Options {
   heapSnapshot: boolean;
   bulkOnly: boolean;
   baselineEvents: boolean;
+  /** Bulk create, cold start, apply-to-Ready latency and idle only (no churn, drift); see --scale. */
+  scale: boolean;
+  /** Single-policy edits timed on the idle operator after its cold start (0: none). */
+  latencySamples: number;
+  /** Idle window; default resyncSeconds * idleResyncs + 0.5. */
+  idleSeconds: number | undefined;
   out: string;
   single: { n: number; k: number; resultFile: string; stamp: string } | undefined;
 }
@@ -97,6 +106,9 @@ function parseOptions(argv: string[]): Options {
       'heap-snapshot': { type: 'boolean', default: false },
       'bulk-only': { type: 'boolean', default: false },
       'baseline-events': { type: 'boolean', default: false },
+      scale: { type: 'boolean', default: false },
+      'latency-samples': { type: 'string' },
+      'idle-seconds': { type: 'string' },
       // Internal: run one (N, k) in this process and write its result to a file (see main).
       single: { type: 'string' },
       'result-file': { type: 'string' },
@@ -123,7 +135,12 @@ function parseOptions(argv: string[]): Options {
         '  --cpu-prof                write operator CPU profiles next to the results',
         '  --heap-snapshot           write operator heap snapshots (after bulk create, after idle) there too',
         '  --bulk-only               only bulk create, baseline and operator (for quick experiments)',
-        "  --baseline-events         the baseline also records the operator's Events (Applied, Pruned)",
+        '  --baseline-events         the baseline also records one Event per policy, as the operator once did',
+        '  --scale                   N=1000,10000 x k=3, 1 repeat: bulk create, cold start, apply-to-Ready latency',
+        '                            (100 single-policy edits on the idle operator), idle 60 s with no resync;',
+        "                            ends with issue 16's Targets table (~1 h on 2 busy cores)",
+        '  --latency-samples S       single-policy edits timed after the cold start (default 0; --scale 100)',
+        '  --idle-seconds S          idle window (default resync-seconds x idle-resyncs; --scale 60)',
         '  --out DIR                 results directory (default bench/results)',
         '',
       ].join('\n'),
@@ -133,19 +150,24 @@ function parseOptions(argv: string[]): Options {
   const list = (s: string | undefined, dflt: number[]) =>
     s === undefined ? dflt : s.split(',').map((x) => positive(x, 'list entry'));
   const quick = values.quick ?? false;
+  const scale = values.scale ?? false;
+  if (scale && (quick || values['bulk-only'])) throw new Error('--scale: not with --quick or --bulk-only');
   return {
-    n: list(values.n, quick ? [100] : [100, 1000]),
-    k: list(values.k, quick ? [3] : [1, 3]),
-    repeats: values.repeats === undefined ? (quick ? 1 : 3) : positive(values.repeats, '--repeats'),
+    n: list(values.n, quick ? [100] : scale ? [1000, 10000] : [100, 1000]),
+    k: list(values.k, quick || scale ? [3] : [1, 3]),
+    repeats: values.repeats === undefined ? (quick || scale ? 1 : 3) : positive(values.repeats, '--repeats'),
     quick,
     workers: values.workers === undefined ? undefined : positive(values.workers, '--workers'),
     baselineConcurrency: positive(values['baseline-concurrency']!, '--baseline-concurrency'),
     driverConcurrency: positive(values['driver-concurrency']!, '--driver-concurrency'),
+    // At scale a resync reconciles every policy: the idle window has none (the cold start is one).
     resyncSeconds:
       values['resync-seconds'] === undefined
         ? quick
           ? 3
-          : 4
+          : scale
+            ? 600
+            : 4
         : positive(values['resync-seconds'], '--resync-seconds'),
     idleResyncs:
       values['idle-resyncs'] === undefined
@@ -159,6 +181,19 @@ function parseOptions(argv: string[]): Options {
     heapSnapshot: values['heap-snapshot'] ?? false,
     bulkOnly: values['bulk-only'] ?? false,
     baselineEvents: values['baseline-events'] ?? false,
+    scale,
+    latencySamples:
+      values['latency-samples'] === undefined
+        ? scale
+          ? 100
+          : 0
+        : positive(values['latency-samples'], '--latency-samples'),
+    idleSeconds:
+      values['idle-seconds'] === undefined
+        ? scale
+          ? 60
+          : undefined
+        : positive(values['idle-seconds'], '--idle-seconds'),
     out: values.out!,
     single:
       values.single === undefined
@@ -192,6 +227,8 @@ async function pool<T>(items: readonly T[], concurrency: number, task: (item: T)
 }
 
 interface CreatedPolicy {
+  /** Whether the spec is the churn variant now. */
+  churned?: boolean;
   index: number;
   name: string;
   uid: string;
@@ -321,6 +358,7 @@ async function churn(ctx: Context, created: CreatedPolicy[], writer: MinimalWrit
     if (writer) work.push(writer.change(p, p.outcome.objects, outcome.objects, signature, outcome.status));
     p.outcome = outcome;
     p.generation = generation;
+    p.churned = true;
   });
   const converged = await watcher.waitConverged(ctx.timeoutMs);
   await Promise.all(work);
@@ -409,7 +447,7 @@ async function runBaseline(ctx: Context): Promise<RepeatResult['baseline']> {
       created = r.created;
       return r;
     });
-    if (ctx.opts.bulkOnly) return { bulk };
+    if (ctx.opts.bulkOnly || ctx.opts.scale) return { bulk };
     const churnPhase = await measure('churn', () => churn(ctx, created, writer));
     const driftPhase = await measure('drift repair', () => drift(ctx, created, writer));
     return { bulk, churn: churnPhase, drift: driftPhase };
@@ -515,18 +553,70 @@ async function operatorPhase(
   return result;
 }
 
+/**
+ * Apply-to-Ready on an idle operator: `count` policies spread over all N, one at a time, each edited
+ * once (the churn edit: its ClusterRole changes, one binding is replaced); from the admin's request
+ * until the watcher sees its status at the new generation with Ready=True and its objects right.
+ */
+async function applyToReady(
+  ctx: Context,
+  created: CreatedPolicy[],
+  count: number,
+): Promise<{ samples: number[]; needed: number }> {
+  if (count === 0) return { samples: [], needed: 0 };
+  const { k, watcher, admin } = ctx;
+  const step = Math.max(1, Math.floor(created.length / count));
+  const chosen = created.filter((_, i) => i % step === 0).slice(0, count);
+  const samples: number[] = [];
+  let needed = 0;
+  for (const p of chosen) {
+    const spec = policySpec(p.index, k, !p.churned);
+    watcher.expectPolicy(p.name, p.generation + 1);
+    const t0 = performance.now();
+    const updated = await admin.patchMerge<KubeObject>(IMPERSONATION_POLICIES, p.name, { spec });
+    const generation = updated.metadata!.generation!;
+    watcher.expectPolicy(p.name, generation);
+    const outcome = outcomeOf({ name: p.name, uid: p.uid, generation }, spec, new Date());
+    const after = new Set(outcome.objects.map(keyOfObject));
+    for (const o of p.outcome.objects)
+      if (!after.has(keyOfObject(o))) watcher.expectObject(keyOfObject(o), undefined);
+    for (const o of outcome.objects) watcher.expectObject(keyOfObject(o), signature(o));
+    const before = new Map(p.outcome.objects.map((o) => [keyOfObject(o), signature(o)]));
+    needed += 1; // status
+    needed += outcome.objects.filter((o) => before.get(keyOfObject(o)) !== signature(o)).length;
+    needed += p.outcome.objects.filter((o) => !after.has(keyOfObject(o))).length;
+    const at = await watcher.waitConverged(60_000);
+    samples.push(Math.round(at - t0));
+    p.outcome = outcome;
+    p.generation = generation;
+    p.churned = !p.churned;
+  }
+  const sorted = [...samples].sort((a, b) => a - b);
+  log(
+    `apply-to-Ready over ${samples.length} single-policy edits: p50 ${percentile(sorted, 50)} ms, ` +
+      `p99 ${percentile(sorted, 99)} ms, max ${sorted.at(-1)} ms`,
+  );
+  return { samples, needed };
+}
+
 async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
   const op = await launch(ctx);
   let created: CreatedPolicy[] = [];
   const sampler = new RssSampler(op.child.pid!).start();
   let bulk: PhaseResult;
-  let churnPhase: PhaseResult;
-  let driftPhase: PhaseResult;
+  let churnPhase: PhaseResult | undefined;
+  let driftPhase: PhaseResult | undefined;
   let bulkPeak: number;
   let runPeak: number;
   let runPeakAnon: number;
+  let start: { rssMb: number; anonMb: number };
   try {
     await op.waitReady(60_000);
+    // Before any work: caches synced (empty), nothing reconciled yet.
+    await sleep(1000);
+    const m = memory(op.child.pid!);
+    start = { rssMb: Math.round(m?.rssMb ?? NaN), anonMb: Math.round(m?.anonMb ?? NaN) };
+    log(`operator RSS before any work: ${start.rssMb} MB (anonymous ${start.anonMb} MB)`);
     bulk = await operatorPhase(ctx, op, 'bulk create', async () => {
       const r = await bulkCreate(ctx, undefined);
       created = r.created;
@@ -537,9 +627,18 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
       `operator peak RSS after bulk create: ${bulkPeak} MB (heap used ${bulk.heap!.usedMb.toFixed(0)} MB of ${bulk.heap!.totalMb.toFixed(0)} MB: ${JSON.stringify(bulk.heap!.spacesMb)})`,
     );
     await heapSnapshot(ctx, op, 'after-bulk');
-    if (ctx.opts.bulkOnly) return { bulk, peakRssMb: bulkPeak, bulkPeakRssMb: bulkPeak };
-    churnPhase = await operatorPhase(ctx, op, 'churn', () => churn(ctx, created, undefined));
-    driftPhase = await operatorPhase(ctx, op, 'drift repair', () => drift(ctx, created, undefined));
+    if (ctx.opts.bulkOnly)
+      return {
+        bulk,
+        peakRssMb: bulkPeak,
+        bulkPeakRssMb: bulkPeak,
+        startRssMb: start.rssMb,
+        startAnonMb: start.anonMb,
+      };
+    if (!ctx.opts.scale) {
+      churnPhase = await operatorPhase(ctx, op, 'churn', () => churn(ctx, created, undefined));
+      driftPhase = await operatorPhase(ctx, op, 'drift repair', () => drift(ctx, created, undefined));
+    }
     runPeak = Math.round(Math.max(sampler.peakMb, memory(op.child.pid!)?.hwmMb ?? 0));
     runPeakAnon = Math.round(sampler.peakAnonMb);
   } finally {
@@ -556,7 +655,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
   const pid = cold.child.pid!;
   const coldSampler = new RssSampler(pid, 50).start();
   try {
-    await cold.waitReady(120_000);
+    await cold.waitReady(Math.max(120_000, ctx.n * 30));
     const readyMs = performance.now() - t0;
     const settled = await waitSettled(cold, { minReconciles: ctx.n, timeoutMs: ctx.timeoutMs });
     const coldEnd = Date.now();
@@ -578,10 +677,31 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
         `${coldAudit.writes} writes, peak RSS ${coldPeak.toFixed(0)} MB`,
     );
 
+    const latencyFrom = Date.now();
+    const { samples: latency, needed: latencyNeeded } = await applyToReady(
+      ctx,
+      created,
+      ctx.opts.latencySamples,
+    );
+    let latencyAudit: AuditSummary | undefined;
+    if (latency.length > 0) {
+      // The last edit's echo and its Event (written in the background) belong to it, not to idle.
+      await waitSettled(cold, { timeoutMs: ctx.timeoutMs });
+      await sleep(1000);
+      latencyAudit = await auditWindow(ctx, latencyFrom, Date.now());
+      log(
+        `single-policy edits: ${latencyAudit.writes} writes (needed ${latencyNeeded}), ` +
+          `${latencyAudit.eventWrites} Events, ${latencyAudit.gets + latencyAudit.lists} GET+LIST`,
+      );
+    }
+
     const idleFrom = Date.now();
     const idleCpu0 = cpuSnapshot(ctx, pid);
     const idleBefore = await snapshot(cold);
-    const idleMs = ctx.opts.resyncSeconds * ctx.opts.idleResyncs * 1000 + 500;
+    const idleMs =
+      ctx.opts.idleSeconds === undefined
+        ? ctx.opts.resyncSeconds * ctx.opts.idleResyncs * 1000 + 500
+        : ctx.opts.idleSeconds * 1000;
     await sleep(idleMs);
     const idleEnd = Date.now();
     const idleCpu = cpuDelta(idleCpu0, cpuSnapshot(ctx, pid));
@@ -605,8 +725,18 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     );
     return {
       bulk,
-      churn: churnPhase,
-      drift: driftPhase,
+      ...(churnPhase === undefined ? {} : { churn: churnPhase }),
+      ...(driftPhase === undefined ? {} : { drift: driftPhase }),
+      startRssMb: start.rssMb,
+      startAnonMb: start.anonMb,
+      ...(latency.length === 0
+        ? {}
+        : {
+            applyToReadyMs: latency,
+            applyToReadyWrites: latencyAudit?.writes ?? NaN,
+            applyToReadyNeeded: latencyNeeded,
+            applyToReadyEvents: latencyAudit?.eventWrites ?? NaN,
+          }),
       peakRssMb: runPeak,
       peakAnonMb: runPeakAnon,
       bulkPeakRssMb: bulkPeak,
@@ -663,12 +793,19 @@ async function runConfig(n: number, k: number, opts: Options, stamp: string): Pr
   const cp = await ControlPlane.start({
     crds: [join(repoRoot, 'crds')],
     log: (m) => log(`[controlplane] ${m}`),
+    // Cleanup deletes tens of thousands of objects per collection: in parallel, not one by one.
+    apiServerArgs: ['--delete-collection-workers=8'],
   });
   const info = cp.info!;
   process.env.IMPOP_CLUSTER_INFO = cp.infoPath;
   const kc = new KubeConfig();
   kc.loadFromFile(info.adminKubeconfig);
-  const admin = await KubeClient.fromKubeConfig(kc, { maxSockets: 64, userAgent: 'impop-bench-driver' });
+  // A deletecollection of 40,000 bindings takes minutes on a busy machine.
+  const admin = await KubeClient.fromKubeConfig(kc, {
+    maxSockets: 64,
+    userAgent: 'impop-bench-driver',
+    requestTimeoutMs: 900_000,
+  });
   const watchClient = await KubeClient.fromKubeConfig(kc, { userAgent: 'impop-bench-watcher' });
   const watcher = new Watcher(watchClient);
   try {
@@ -750,18 +887,7 @@ async function main(): Promise<void> {
     .replace(/-\d{3}Z$/, 'Z');
   const tmp = await mkdtemp(join(tmpdir(), 'impop-bench-'));
   const configs: ConfigResult[] = [];
-  try {
-    for (const n of opts.n) {
-      for (const k of opts.k) {
-        const file = join(tmp, `n${n}-k${k}.json`);
-        await runChild(n, k, stamp, file);
-        configs.push(JSON.parse(await readFile(file, 'utf8')) as ConfigResult);
-      }
-    }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  const totalSeconds = Math.round((performance.now() - started) / 1000);
+  const planned = opts.n.length * opts.k.length;
   const machine = {
     cpus: availableParallelism(),
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -770,19 +896,37 @@ async function main(): Promise<void> {
     kubernetes: KUBERNETES_VERSION,
   };
   const { single: _single, ...options } = opts;
-  const result = {
-    createdAt: new Date().toISOString(),
-    machine,
-    options,
-    totalSeconds,
-    configs,
+  // Written after every (N, k), so a long run (--scale) that is cut short still leaves what it measured.
+  const write = async (): Promise<string> => {
+    const totalSeconds = Math.round((performance.now() - started) / 1000);
+    const result = {
+      createdAt: new Date().toISOString(),
+      machine,
+      options,
+      totalSeconds,
+      ...(configs.length < planned ? { incomplete: `${configs.length} of ${planned} (N, k) finished` } : {}),
+      configs,
+    };
+    await mkdir(opts.out, { recursive: true });
+    const md = renderMarkdown(result);
+    await writeFile(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(join(opts.out, `${stamp}.md`), md);
+    log(`wrote ${join(opts.out, stamp)}.{json,md} (${configs.length}/${planned}) after ${totalSeconds}s`);
+    return md;
   };
-  await mkdir(opts.out, { recursive: true });
-  const md = renderMarkdown(result);
-  await writeFile(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  await writeFile(join(opts.out, `${stamp}.md`), md);
-  process.stdout.write(`${md}\n`);
-  log(`wrote ${join(opts.out, stamp)}.{json,md} in ${totalSeconds}s`);
+  try {
+    for (const n of opts.n) {
+      for (const k of opts.k) {
+        const file = join(tmp, `n${n}-k${k}.json`);
+        await runChild(n, k, stamp, file);
+        configs.push(JSON.parse(await readFile(file, 'utf8')) as ConfigResult);
+        if (configs.length < planned) await write();
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  process.stdout.write(`${await write()}\n`);
 }
 
 main().catch((err: unknown) => {

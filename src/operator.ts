@@ -202,6 +202,22 @@ export async function runOperator(
     },
   });
 
+  // A watch event can beat the response to the write it reports: while its policy is being reconciled,
+  // whether it is our echo is decided when the reconcile ends (the queue would run the key again after
+  // it anyway), so a write's own echo does not cost a second reconcile.
+  const reconciling = new Map<string, { key: string; obj: ReadonlyDeep<KubeObject>; deleted: boolean }[]>();
+  const judgeLater = (
+    policy: string,
+    key: string,
+    obj: ReadonlyDeep<KubeObject>,
+    deleted: boolean,
+  ): boolean => {
+    const pending = reconciling.get(policy);
+    if (pending === undefined) return false;
+    pending.push({ key, obj, deleted });
+    return true;
+  };
+
   // Keys are queued by the handlers below rather than by the controller's key mappers: they need the
   // event type to recognise the echo of our own writes, and policy events also update the group index.
   const controller = new Controller({
@@ -210,6 +226,8 @@ export async function runOperator(
       watch(i, () => undefined),
     ),
     reconcile: async (key) => {
+      const pending: { key: string; obj: ReadonlyDeep<KubeObject>; deleted: boolean }[] = [];
+      reconciling.set(key, pending);
       try {
         return await reconcile(key);
       } catch (err) {
@@ -218,6 +236,11 @@ export async function runOperator(
           health.setWritable(false, err.message);
         }
         throw err;
+      } finally {
+        reconciling.delete(key);
+        // Every event is judged (isEcho drops what it recognises), and any foreign one queues the key.
+        const foreign = pending.filter((e) => !recent.isEcho(e.key, e.obj, e.deleted));
+        if (foreign.length > 0) controller.enqueue(key);
       }
     },
     workers: config.workers,
@@ -233,7 +256,10 @@ export async function runOperator(
       recent.forget(writeKey(KIND, undefined, name));
       metrics.forgetPolicy(name);
       controller.enqueue(name);
-    } else if (!recent.isEcho(writeKey(KIND, undefined, name), obj, false)) controller.enqueue(name);
+    } else {
+      const key = writeKey(KIND, undefined, name);
+      if (!recent.isEcho(key, obj, false) && !judgeLater(name, key, obj, false)) controller.enqueue(name);
+    }
   };
   policies.addHandler({
     onAdd: (obj) => onPolicy(obj, false),
@@ -246,6 +272,7 @@ export async function runOperator(
       if (!policy) return;
       const key = writeKey(kind, obj.metadata?.namespace, obj.metadata?.name ?? '');
       if (recent.isEcho(key, obj, deleted)) return;
+      if (!deleted && judgeLater(policy, key, obj, deleted)) return;
       // Deleted by someone else: whatever we wrote before is gone, so the next reconcile recreates it.
       if (deleted) recent.forget(key);
       controller.enqueue(policy);

@@ -59,6 +59,15 @@ export interface RepeatResult {
     peakAnonMb?: number;
     /** Peak RSS of that process until bulk create settled. */
     bulkPeakRssMb: number;
+    /** RSS of that process once ready, before any policy existed (total and anonymous). */
+    startRssMb?: number;
+    startAnonMb?: number;
+    /** --latency-samples: apply-to-Ready of single-policy edits on the idle cold-started operator, ms. */
+    applyToReadyMs?: number[];
+    /** Writes (not Events) by the operator during those edits, the minimum needed, and its Events. */
+    applyToReadyWrites?: number;
+    applyToReadyNeeded?: number;
+    applyToReadyEvents?: number;
     cold?: PhaseResult & { readyMs: number; peakRssMb: number; peakAnonMb?: number };
     idle?: PhaseResult & { steadyRssMb: number; steadyAnonMb?: number; steadyFileMb?: number };
   };
@@ -74,6 +83,12 @@ export interface ConfigResult {
   objects: number;
   median: Figures;
   repeats: RepeatResult[];
+}
+
+/** Nearest-rank percentile of ascending `sorted` values. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 export function median(values: readonly number[]): number {
@@ -95,7 +110,16 @@ export function figures(r: RepeatResult): Figures {
   const secs = (p: PhaseResult | undefined) => (p ? s(p.ms) : NaN);
   const ratioOf = (x: PhaseResult | undefined, y: PhaseResult | undefined) => (x && y ? x.ms / y.ms : NaN);
   const n = (x: number | undefined) => x ?? NaN;
+  const latency = [...(o.applyToReadyMs ?? [])].sort((a, b) => a - b);
   return {
+    startRssMb: n(o.startRssMb),
+    startAnonMb: n(o.startAnonMb),
+    applyToReadyP50Ms: percentile(latency, 50),
+    applyToReadyP99Ms: percentile(latency, 99),
+    applyToReadySamples: latency.length,
+    applyToReadyAmplification: n(o.applyToReadyWrites) / n(o.applyToReadyNeeded),
+    applyToReadyEvents: n(o.applyToReadyEvents),
+    idleOperatorCpuPerMin: o.idle ? (o.idle.cpu.operator * 60_000) / o.idle.ms : NaN,
     bulkOperatorS: s(o.bulk.ms),
     bulkSettledS: s(o.bulk.settledMs ?? o.bulk.ms),
     bulkBaselineS: s(b.bulk.ms),
@@ -194,8 +218,12 @@ export interface BenchResult {
     nodeOptions?: string;
     baselineEvents?: boolean;
     bulkOnly?: boolean;
+    scale?: boolean;
+    latencySamples?: number;
   };
   totalSeconds: number;
+  /** Set while (or when) a run did not finish every (N, k). */
+  incomplete?: string;
   configs: ConfigResult[];
 }
 
@@ -241,6 +269,10 @@ export function renderMarkdown(r: BenchResult): string {
   const out: string[] = [];
   out.push(`# Operator convergence benchmark — ${r.createdAt}`);
   out.push('');
+  if (r.incomplete) {
+    out.push(`**Incomplete run: ${r.incomplete}.**`);
+    out.push('');
+  }
   out.push(
     `Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGb} GB, shared with other work. Node ${m.node}, ` +
       `Kubernetes ${m.kubernetes} (local etcd + kube-apiserver + kube-controller-manager, audit log on). ` +
@@ -407,6 +439,10 @@ export function renderMarkdown(r: BenchResult): string {
     );
   }
   if (slopes.length > 0) out.push('');
+  if (o.scale) {
+    out.push(issueTargets(r.configs));
+    out.push('');
+  }
   if (largest) {
     const last = largest.repeats.at(-1)!;
     out.push(`## Requests by verb and resource, bulk create, N=${largest.n}, k=${largest.k} (last repeat)`);
@@ -448,6 +484,11 @@ export function renderMarkdown(r: BenchResult): string {
         'it reconciled every policy and went quiet, writes made (target 0), peak RSS (VmHWM and 50 ms samples). ' +
         'Idle follows, in the same process, for a few resync periods (every policy is reconciled again each period).',
       '- CPU: user+system seconds from /proc during the window.',
+      '- Apply-to-Ready (--latency-samples, --scale): on the cold-started operator once it went quiet, policies ' +
+        'spread over all N are edited one at a time (the churn edit); from the admin request until the watcher ' +
+        'sees status.observedGeneration == generation, Ready=True and the objects right. Nearest-rank percentiles.',
+      '- RSS before any work: the operator ready (caches synced, no policies yet), 1 s after /readyz.',
+      '- Memory per policy: the slope of RSS between the smallest and the largest N of the run (same k).',
     ].join('\n'),
   );
   return `${out.join('\n')}\n`;
@@ -475,4 +516,82 @@ function targets(c: ConfigResult): string {
       )}`,
   ];
   return lines.join('\n');
+}
+
+/** Every figure of issue 16's Targets table, per N, with the target beside it. */
+function issueTargets(configs: readonly ConfigResult[]): string {
+  const byN = [...configs].sort((a, b) => a.n - b.n);
+  const slopes = memoryPerPolicy(configs);
+  const col = (fn: (f: Figures) => string) => byN.map((c) => fn(c.median));
+  const rows: string[][] = [
+    ['bulk create s (baseline s)', ...col((f) => `${f1(f.bulkOperatorS)} (${f1(f.bulkBaselineS)})`), ''],
+    [
+      'bulk create ratio',
+      ...col((f) => `**${ratio(f.bulkRatio)}**`),
+      '<= 1.12x at 1,000; <= 1.25x at 10,000',
+    ],
+    [
+      'peak RSS MB (anonymous), bulk',
+      ...col((f) => `**${int(f.peakRssMb)}** (${int(f.peakAnonMb)})`),
+      '<= 90 at 1,000; <= 250 at 10,000',
+    ],
+    [
+      'peak RSS MB (anonymous), cold start',
+      ...col((f) => `${int(f.coldPeakRssMb)} (${int(f.coldPeakAnonMb)})`),
+      '',
+    ],
+    [
+      'steady RSS MB (anonymous + file-backed), idle',
+      ...col((f) => `${int(f.steadyRssMb)} (${int(f.steadyAnonMb)} + ${int(f.steadyFileMb)})`),
+      '',
+    ],
+    [
+      'memory per policy (slope, KB)',
+      ...byN.map((_, i) =>
+        i === 0 ? '' : slopes.map((sl) => `**${sl.steadyKb}** steady, ${sl.peakKb} peak`).join('; '),
+      ),
+      '<= 15',
+    ],
+    [
+      'RSS before any work MB (anonymous)',
+      ...col((f) => `${int(f.startRssMb)} (${int(f.startAnonMb)})`),
+      '<= 60',
+    ],
+    ['cold start: ready s / settled s', ...col((f) => `${f2(f.coldReadyS)} / ${f2(f.coldSettledS)}`), ''],
+    [
+      'apply-to-Ready ms p50 / p99',
+      ...col(
+        (f) =>
+          `${int(f.applyToReadyP50Ms)} / **${int(f.applyToReadyP99Ms)}** (${int(f.applyToReadySamples)} edits)`,
+      ),
+      'p99 <= 1000 at 10,000',
+    ],
+    [
+      'idle operator CPU s/min (no resync in the window)',
+      ...col((f) => `${f2(f.idleOperatorCpuPerMin)} (${f2(f.idleOperatorCpuS)} s in ${f1(f.idleSeconds)} s)`),
+      '<= 0.1',
+    ],
+    ['write amplification, bulk', ...col((f) => f2(f.bulkAmplification)), '1.00'],
+    [
+      'write amplification, single edits (Events)',
+      ...col((f) => `${f2(f.applyToReadyAmplification)} (${int(f.applyToReadyEvents)})`),
+      '1.00',
+    ],
+    [
+      'writes: cold start / idle',
+      ...col((f) => `${int(f.coldWrites! + f.coldEventWrites!)} / ${int(f.idleWrites)}`),
+      '0 / 0',
+    ],
+    [
+      'GET+LIST per reconcile: bulk / idle',
+      ...col((f) => `${f2(f.bulkGetListPerReconcile)} / ${f2(f.idleGetListPerReconcile)}`),
+      '0 / 0',
+    ],
+    ['Events written, bulk', ...col((f) => int(f.bulkEventWrites)), ''],
+  ];
+  return [
+    "## Issue 16's Targets (k=3, one repeat)",
+    '',
+    table(['figure', ...byN.map((c) => `N=${c.n} (${c.n * (2 + c.k)} objects)`), 'target'], rows),
+  ].join('\n');
 }

@@ -14,8 +14,8 @@ import {
   isOwnedBy,
   inactiveDecisions,
   lifetimeRequeueMs,
-  lifetimeTransition,
   policyLifetime,
+  policyEvents,
   type ActFailure,
   type Lifetime,
   type ClusterFacts,
@@ -456,67 +456,18 @@ export function createReconciler(deps: ReconcilerDeps) {
     return terminating.length > 0 ? { requeueAfter: deps.conflictRecheckMs ?? 30_000 } : {};
   }
 
+  /** One Event per transition a person would want (core/events.ts), not one per write. */
   function emitEvents(
     policy: ReadonlyDeep<PolicyObject>,
     stats: ReconcileStats,
     status: ImpersonationPolicyStatus,
     previous: ImpersonationPolicyStatus | undefined,
-    failures: readonly ActFailure[],
     lifetime: Lifetime | undefined,
   ) {
     const events = deps.events;
     if (!events) return;
-    const record = (type: 'Normal' | 'Warning', reason: string, action: string, note: string) =>
-      events.record(policy, { type, reason, action, note });
-    // Each lifetime transition (Activated, Expired, Suspended, Resumed, NotYetValid), once.
-    const transition = lifetime && lifetimeTransition(previous?.lifetime, lifetime);
-    if (transition) record('Normal', transition.reason, 'Reconcile', transition.note);
-    const changed = stats.applied + stats.created + stats.replaced;
-    if (changed > 0) record('Normal', 'Applied', 'Apply', `Applied ${changed} RBAC object(s)`);
-    if (stats.pruned > 0)
-      record('Normal', 'Pruned', 'Prune', `Pruned ${stats.pruned} RBAC object(s) no longer desired`);
-    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
-    if ((status.collisions?.length ?? 0) > 0 && !same(status.collisions, previous?.collisions)) {
-      const groups = status.collisions!.map(
-        (c) => `${c.group} <- ${c.roles.map((r) => JSON.stringify(r)).join(', ')}`,
-      );
-      record(
-        'Warning',
-        'Collision',
-        'Reconcile',
-        `Role names collide after normalization (held back): ${groups.join('; ')}`,
-      );
-    }
-    if ((status.denied?.length ?? 0) > 0 && !same(status.denied, previous?.denied)) {
-      record(
-        'Warning',
-        'Denied',
-        'Reconcile',
-        status.denied!.map((d) => `${d.kind} ${d.name}: ${d.reason}`).join('; '),
-      );
-    }
-    const conflicts = conditionMessage(status, 'Stalled');
-    if (stats.conflicts > 0 && conflicts) record('Warning', 'NameConflict', 'Apply', conflicts);
-    const refused = failures.filter((f) => f.refusal !== undefined);
-    if (refused.length > 0) {
-      record(
-        'Warning',
-        'Refused',
-        'Apply',
-        refused.map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.refusal!}`).join('; '),
-      );
-    }
-    if (failures.length > refused.length) {
-      record(
-        'Warning',
-        'ApplyFailed',
-        'Apply',
-        failures
-          .filter((f) => f.refusal === undefined)
-          .map((f) => `${f.operation} ${f.ref.kind} ${storeKey(f.ref)}: ${f.message}`)
-          .join('; '),
-      );
-    }
+    for (const event of policyEvents({ previous, status, lifetime, pruned: stats.pruned }))
+      events.record(policy, event);
   }
 
   return async function reconcile(name: string): Promise<ReconcileResult> {
@@ -628,7 +579,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       recent.wrote(writeKey(KIND, undefined, name), updated);
       stats.statusWritten = true;
     }
-    emitEvents(policy, stats, status, previous, failures, lifetime);
+    emitEvents(policy, stats, status, previous, lifetime);
     deps.onReconciled?.(name, stats, status, spec.ok ? spec.value : undefined);
     log.debug({ impersonationPolicy: name, ...stats }, 'Reconciled ImpersonationPolicy');
 
@@ -729,8 +680,4 @@ export function refusalOf(err: unknown, ref: ObjectRef, obj?: RbacObject): strin
 function describe(err: unknown): string {
   if (err instanceof KubeApiError) return err.message;
   return err instanceof Error ? err.message : String(err);
-}
-
-function conditionMessage(status: ImpersonationPolicyStatus, type: string): string | undefined {
-  return status.conditions?.find((c) => c.type === type && c.status === 'True')?.message;
 }

@@ -106,3 +106,5 @@ export type { ConditionsInput, Problem, StalledReason } from './conditions.js';
 export { policyStatus, sameStatus } from './status.js';
 export type { StatusInput } from './status.js';
 export * from './types.js';
+export { policyEvents } from './events.js';
+export type { PolicyEvent, PolicyEventInput } from './events.js';

@@ -179,11 +179,8 @@ describe('operator (integration)', () => {
     expect(event.impersonatedUser?.username).toBe(users.alice);
     expect(event.impersonatedUser?.groups).toContain(sre.group);
 
-    const applied = await eventually('an Applied Event', async () =>
-      (await eventsAbout(names.proxy)).find((e) => e.reason === 'Applied'),
-    );
-    expect(applied.type).toBe('Normal');
-    expect(applied.regarding.uid).toBe(p.metadata.uid);
+    // Provisioned as asked: the status says Ready, and no Event is written for it (README "Events").
+    expect(await eventsAbout(names.proxy)).toEqual([]);
 
     // Exactly one impersonator ClusterRole, every rule named and impersonate-only.
     const objects = await generatedObjects(names.proxy);
@@ -403,6 +400,12 @@ describe('operator (integration)', () => {
     expect(bindings).toEqual([]);
     const res = await requestAs(proxy, 'GET', '/api/v1/namespaces', { impersonate: { user: users.dave } });
     expect(res.status).toBe(403);
+    const warning = await eventually('a NameConflict Event', async () =>
+      (await eventsAbout(names.conflict)).find((e) => e.reason === 'NameConflict'),
+    );
+    expect(warning.type).toBe('Warning');
+    expect(warning.regarding.uid).toBe(p.metadata.uid);
+    expect(warning.note).toContain(name);
     // Delete the policy first: its periodic re-check must not claim the name once it is free.
     await deletePolicy(names.conflict);
     await adminRequest('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}`);
@@ -451,6 +454,12 @@ describe('operator (integration)', () => {
       200,
     );
     expect((await requestAs(proxy, 'GET', pods, asCarolA)).status).toBe(403);
+    // Grants went away (role B's binding): one Revoked Event says how many objects.
+    const revoked = await eventually('a Revoked Event', async () =>
+      (await eventsAbout(names.change)).find((e) => e.reason === 'Revoked'),
+    );
+    expect(revoked.type).toBe('Normal');
+    expect(revoked.note).toMatch(/^Removed \d+ RBAC objects? the policy no longer grants\.$/);
 
     // Remove carol as a target: impersonating her is refused from now on.
     await applyPolicy(
@@ -518,6 +527,15 @@ describe('operator (integration)', () => {
       async () => (await bound(names.crossX)) === 0,
     );
     expect(await bound(names.crossY)).toBe(0);
+    // Each policy says once, as a Warning, that it became Stalled for the collision.
+    for (const name of [names.crossX, names.crossY]) {
+      const collision = await eventually(`a Collision Event about ${name}`, async () => {
+        const found = (await eventsAbout(name)).filter((e) => e.reason === 'Collision');
+        return found.length > 0 ? found : undefined;
+      });
+      expect(collision.map((e) => e.type)).toEqual(['Warning']);
+      expect(collision[0]!.note).toContain(cross.group);
+    }
 
     await deletePolicy(names.crossY);
     await waitForPolicy(
@@ -525,6 +543,10 @@ describe('operator (integration)', () => {
       (p) => isReady(p) && across(p).length === 0,
       'Ready again without the collision',
     );
+    const recovered = await eventually('a Recovered Event', async () =>
+      (await eventsAbout(names.crossX)).find((e) => e.reason === 'Recovered'),
+    );
+    expect(recovered.type).toBe('Normal');
     await eventually('the group binding to be restored', async () => (await bound(names.crossX)) === 1);
     await deletePolicy(names.crossX);
   });

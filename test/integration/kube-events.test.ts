@@ -53,14 +53,14 @@ describe('EventRecorder against the API server', () => {
         note: 'held by someone else',
       });
     }
-    recorder.record(target, { type: 'Normal', reason: 'Applied', action: 'Apply', note: 'applied 1 object' });
+    recorder.record(target, { type: 'Normal', reason: 'Revoked', action: 'Prune', note: 'removed 1 object' });
     await recorder.flush();
 
     const events = (await client.list<Event>(EVENTS, { namespace: 'default' })).items.filter(
       (e) => e.regarding?.name === name,
     );
     expect(events.map((e) => `${e.type} ${e.reason}: ${e.note}`).sort()).toEqual([
-      'Normal Applied: applied 1 object',
+      'Normal Revoked: removed 1 object',
       'Warning NameConflict: held by someone else',
     ]);
     expect(events[0]).toMatchObject({
