@@ -560,7 +560,7 @@ function resources(): Section {
       timeSeries({
         title: 'Memory',
         description:
-          'Resident memory per replica (compare with the container limit, 256Mi by default), and the ' +
+          'Resident memory per replica (compare with the container limit, 384Mi by default), and the ' +
           'V8 heap used and allocated. RSS that grows while the heap stays flat points at native memory.',
         queries: [
           { expr: `sum by (instance) (${sel('process_resident_memory_bytes')})`, legend: 'rss {{instance}}' },
