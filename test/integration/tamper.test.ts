@@ -208,7 +208,7 @@ describe('tampering with generated RBAC (integration)', () => {
     expect(await impersonatedStatus(proxy, id.user, [id.group])).toBe(403);
   });
 
-  it('the ownership record (labels, policy-uid annotation) cannot be forged or removed with patch alone', async () => {
+  it('the ownership record (labels, policy-uid annotation) cannot be forged or removed, nor an aggregationRule added, with patch alone', async () => {
     const id = ids.record;
     await applyPolicy(policy(names.record, proxySpec(id, [{ name: id.role, clusterRoles: [reader] }])));
     const p = await waitForPolicy(names.record, isReady, 'Ready=True');
@@ -224,6 +224,20 @@ describe('tampering with generated RBAC (integration)', () => {
         { labels: { 'impersonation-operator.io/policy': null } },
       ]) {
         const res = await patchAs(tamper, plural, o.metadata.name, { metadata });
+        expect([o.kind, res.status]).toEqual([o.kind, 403]);
+      }
+      if (o.kind === 'ClusterRole') {
+        // An aggregationRule would let the clusterrole-aggregation controller fill our role with the
+        // rules of every role carrying the selected label (here: admin's). The escalation check refuses
+        // it like any write by someone who lacks the role's rules, and an aggregationRule needs
+        // cluster-admin rights (or escalate) on top, so the informer's compact copy need not keep it.
+        const res = await patchAs(tamper, plural, o.metadata.name, {
+          aggregationRule: {
+            clusterRoleSelectors: [
+              { matchLabels: { 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
+            ],
+          },
+        });
         expect([o.kind, res.status]).toEqual([o.kind, 403]);
       }
     }
