@@ -45,6 +45,45 @@ describe('LeaderElector against the API server', () => {
   /** Stopped after each test even when it fails, so no renew loop outlives its test. */
   const electors: LeaderElector[] = [];
 
+  /** A leader candidate reaching the API server through a TcpProxy, and a directly connected standby;
+   * `times` records when the first stepped down and when the standby took over. */
+  async function proxiedLeaderAndStandby(name: string, identity: string, requestTimeoutMs: number) {
+    const t = new Timeline();
+    const proxy = await TcpProxy.start(clusterInfo().server);
+    const client = await KubeClient.fromKubeConfig(kubeConfigVia(adminKubeConfig(), proxy.url), {
+      requestTimeoutMs,
+    });
+    const times: { stepDown?: number; takeOver?: number; cut?: number } = {};
+    const elector = (
+      id: string,
+      c: KubeClient,
+      extra: Partial<ConstructorParameters<typeof LeaderElector>[0]>,
+    ) =>
+      new LeaderElector({
+        client: c,
+        name,
+        namespace: NAMESPACE,
+        identity: id,
+        ...FAST,
+        ...t.callbacks(id),
+        ...extra,
+      });
+    const leader = elector(identity, client, {
+      onStoppedLeading: () => {
+        times.stepDown = Date.now();
+        t.callbacks(identity).onStoppedLeading();
+      },
+    });
+    const standby = elector('standby', admin, {
+      onStartedLeading: () => {
+        times.takeOver = Date.now();
+        t.callbacks('standby').onStartedLeading();
+      },
+    });
+    electors.push(standby, leader);
+    return { t, proxy, times, leader, standby, client };
+  }
+
   beforeAll(async () => {
     admin = await adminClient();
   });
@@ -102,37 +141,14 @@ describe('LeaderElector against the API server', () => {
   it('a leader cut off from the API server steps down after renewDeadline, before the standby takes over', async () => {
     const name = `kube-lease-${id}-b`;
     leases.push(name);
-    const t = new Timeline();
-    const proxy = await TcpProxy.start(clusterInfo().server);
-    const isolated = await KubeClient.fromKubeConfig(kubeConfigVia(adminKubeConfig(), proxy.url), {
-      requestTimeoutMs: 1000,
-    });
-    const times: Record<string, number> = {};
-    const leader = new LeaderElector({
+    const {
+      t,
+      proxy,
+      times,
+      leader,
+      standby,
       client: isolated,
-      name,
-      namespace: NAMESPACE,
-      identity: 'isolated',
-      ...FAST,
-      ...t.callbacks('isolated'),
-      onStoppedLeading: () => {
-        times.stepDown = Date.now();
-        t.callbacks('isolated').onStoppedLeading();
-      },
-    });
-    const standby = new LeaderElector({
-      client: admin,
-      name,
-      namespace: NAMESPACE,
-      identity: 'standby',
-      ...FAST,
-      ...t.callbacks('standby'),
-      onStartedLeading: () => {
-        times.takeOver = Date.now();
-        t.callbacks('standby').onStartedLeading();
-      },
-    });
-    electors.push(standby, leader);
+    } = await proxiedLeaderAndStandby(name, 'isolated', 1000);
     try {
       leader.start();
       await eventually(() => leader.isLeader(), 10_000, 'the isolated candidate to lead');
@@ -203,38 +219,15 @@ describe('LeaderElector against the API server', () => {
   it('a leader whose requests are blackholed for longer than the renew deadline steps down, before the standby takes over', async () => {
     const name = `kube-lease-${id}-d`;
     leases.push(name);
-    const t = new Timeline();
-    const proxy = await TcpProxy.start(clusterInfo().server);
     // The client's own timeout is far beyond the renew deadline: the elector must bound its renewals itself.
-    const blackholed = await KubeClient.fromKubeConfig(kubeConfigVia(adminKubeConfig(), proxy.url), {
-      requestTimeoutMs: 60_000,
-    });
-    const times: Record<string, number> = {};
-    const leader = new LeaderElector({
+    const {
+      t,
+      proxy,
+      times,
+      leader,
+      standby,
       client: blackholed,
-      name,
-      namespace: NAMESPACE,
-      identity: 'blackholed',
-      ...FAST,
-      ...t.callbacks('blackholed'),
-      onStoppedLeading: () => {
-        times.stepDown = Date.now();
-        t.callbacks('blackholed').onStoppedLeading();
-      },
-    });
-    const standby = new LeaderElector({
-      client: admin,
-      name,
-      namespace: NAMESPACE,
-      identity: 'standby',
-      ...FAST,
-      ...t.callbacks('standby'),
-      onStartedLeading: () => {
-        times.takeOver = Date.now();
-        t.callbacks('standby').onStartedLeading();
-      },
-    });
-    electors.push(standby, leader);
+    } = await proxiedLeaderAndStandby(name, 'blackholed', 60_000);
     try {
       leader.start();
       await eventually(() => leader.isLeader(), 10_000, 'the leader to acquire');
