@@ -23,25 +23,6 @@ export const DASHBOARD_PATHS = [
 
 export const DASHBOARD_UID = 'impersonation-operator';
 
-/**
- * The template variables an expression may contain, and a value that makes it a plain PromQL query
- * (for running the panels' queries against a Prometheus without Grafana).
- */
-export const EXPR_VARIABLES: Record<string, string> = {
-  $__rate_interval: '1m',
-  $job: '.*',
-  $namespace: '.*',
-  $policy: '.*',
-};
-
-/** An expression with the dashboard's variables replaced by EXPR_VARIABLES (longest name first). */
-export function concreteExpr(expr: string): string {
-  let out = expr;
-  for (const name of Object.keys(EXPR_VARIABLES).sort((a, b) => b.length - a.length))
-    out = out.split(name).join(EXPR_VARIABLES[name]!);
-  return out;
-}
-
 const P = 'impersonation_operator_';
 const DATASOURCE: { type: string; uid: string } = { type: 'prometheus', uid: '${datasource}' };
 const RATE = '[$__rate_interval]';
