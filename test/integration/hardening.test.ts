@@ -45,6 +45,7 @@ const names = {
   protectedSa: `hard-protected-sa-${s}`,
   powerfulTargets: `hard-powerful-targets-${s}`,
   lateTarget: `hard-late-target-${s}`,
+  disguised: `hard-disguised-${s}`,
   powerfulRole: `hard-powerful-role-${s}`,
   grow: `hard-grow-${s}`,
   tenantA: `hard-tenant-a-${s}`,
@@ -295,6 +296,48 @@ describe('hardening (integration)', () => {
     }
     // Gone again: the group is granted again, without an edit.
     await waitForPolicy(names.lateTarget, isReady, 'Ready=True again', 60_000);
+  });
+
+  it('case 6: a cluster-admin-like ClusterRole wearing our managed-by label still makes its binders powerful targets', async () => {
+    // The operator caches ClusterRoles in two informers split by that label; a role that copies our
+    // label must not fall between them and vanish from the target check.
+    const role = `hard-disguised-admin-${s}`;
+    const group = `disguised-admins-${s}`;
+    const made = await adminRequest('POST', `${RBAC}/clusterroles`, {
+      metadata: { name: role, labels: { 'app.kubernetes.io/managed-by': 'impersonation-operator' } },
+      rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }],
+    });
+    expect(made.status).toBe(201);
+    const bound = await adminRequest('POST', `${RBAC}/clusterrolebindings`, {
+      metadata: { name: role },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ kind: 'Group', name: group, apiGroup: 'rbac.authorization.k8s.io' }],
+    });
+    expect(bound.status).toBe(201);
+    try {
+      await applyPolicy(
+        policy(names.disguised, {
+          impersonators: [{ kind: 'User', name: proxyUser }],
+          targets: { users: [users.alice], groups: [group] },
+        }),
+      );
+      const p = await waitForPolicy(
+        names.disguised,
+        (x) => isObserved(x) && stalledReason(x) === 'Denied',
+        'Stalled=Denied',
+        60_000,
+      );
+      expect(deniedReasons(p)).toEqual([`Group ${group}: PowerfulTarget`]);
+      const r = await requestAs(proxy, 'GET', pods(ns.app), {
+        impersonate: { user: users.alice, groups: [group] },
+      });
+      expect(r.status).toBe(403);
+      expect(r.body).toContain('cannot impersonate');
+    } finally {
+      await deletePolicy(names.disguised);
+      await adminRequest('DELETE', `${RBAC}/clusterrolebindings/${role}`);
+      await adminRequest('DELETE', `${RBAC}/clusterroles/${role}`);
+    }
   });
 
   it('case 6: a copy of cluster-admin is refused like cluster-admin; edit only in a namespace', async () => {
