@@ -298,7 +298,7 @@ describe('the operator behind a stalled API server', () => {
           renewTimes.add(l.spec?.renewTime);
           return renewTimes.size >= 4;
         },
-        40_000,
+        120_000,
         'three renewals by the operator',
       );
       expect(op.child.exitCode).toBeNull();
