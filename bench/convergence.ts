@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -44,6 +44,11 @@ import {
   type PhaseResult,
   type RepeatResult,
 } from './lib/report.js';
+import {
+  renderMemoryMarkdown,
+  type MemoryBenchResult,
+  type MemoryConfigResult,
+} from './lib/memory-report.js';
 import { Watcher } from './lib/watcher.js';
 import {
   CHURN_ROLE,
@@ -77,6 +82,8 @@ export interface Options {
   baselineEvents: boolean;
   /** Bulk create, cold start, apply-to-Ready latency and idle only (no churn, drift); see --scale. */
   scale: boolean;
+  /** Footprint only: an admin preload, then the operator's cold start and idle; see --memory. */
+  memory: boolean;
   /** Single-policy edits timed on the idle operator after its cold start (0: none). */
   latencySamples: number;
   /** Idle window; default resyncSeconds * idleResyncs + 0.5. */
@@ -107,6 +114,7 @@ function parseOptions(argv: string[]): Options {
       'bulk-only': { type: 'boolean', default: false },
       'baseline-events': { type: 'boolean', default: false },
       scale: { type: 'boolean', default: false },
+      memory: { type: 'boolean', default: false },
       'latency-samples': { type: 'string' },
       'idle-seconds': { type: 'string' },
       // Internal: run one (N, k) in this process and write its result to a file (see main).
@@ -139,6 +147,9 @@ function parseOptions(argv: string[]): Options {
         '  --scale                   N=1000,10000 x k=3, 1 repeat: bulk create, cold start, apply-to-Ready latency',
         '                            (100 single-policy edits on the idle operator), idle 60 s with no resync;',
         "                            ends with issue 16's Targets table (~1 h on 2 busy cores)",
+        '  --memory                  footprint only (N=1000,10000 x k=3, 1 repeat, ~10 min): an admin writer',
+        "                            preloads the operator's objects; RSS before any work, cold start, 60 s idle;",
+        '                            memory per policy; with --heap-snapshot, a snapshot after idle',
         '  --latency-samples S       single-policy edits timed after the cold start (default 0; --scale 100)',
         '  --idle-seconds S          idle window (default resync-seconds x idle-resyncs; --scale 60)',
         '  --out DIR                 results directory (default bench/results)',
@@ -151,11 +162,15 @@ function parseOptions(argv: string[]): Options {
     s === undefined ? dflt : s.split(',').map((x) => positive(x, 'list entry'));
   const quick = values.quick ?? false;
   const scale = values.scale ?? false;
+  const memoryOnly = values.memory ?? false;
   if (scale && (quick || values['bulk-only'])) throw new Error('--scale: not with --quick or --bulk-only');
+  if (memoryOnly && (quick || scale || values['bulk-only']))
+    throw new Error('--memory: not with --quick, --scale or --bulk-only');
+  const large = scale || memoryOnly;
   return {
-    n: list(values.n, quick ? [100] : scale ? [1000, 10000] : [100, 1000]),
-    k: list(values.k, quick || scale ? [3] : [1, 3]),
-    repeats: values.repeats === undefined ? (quick || scale ? 1 : 3) : positive(values.repeats, '--repeats'),
+    n: list(values.n, quick ? [100] : large ? [1000, 10000] : [100, 1000]),
+    k: list(values.k, quick || large ? [3] : [1, 3]),
+    repeats: values.repeats === undefined ? (quick || large ? 1 : 3) : positive(values.repeats, '--repeats'),
     quick,
     workers: values.workers === undefined ? undefined : positive(values.workers, '--workers'),
     baselineConcurrency: positive(values['baseline-concurrency']!, '--baseline-concurrency'),
@@ -165,7 +180,7 @@ function parseOptions(argv: string[]): Options {
       values['resync-seconds'] === undefined
         ? quick
           ? 3
-          : scale
+          : large
             ? 600
             : 4
         : positive(values['resync-seconds'], '--resync-seconds'),
@@ -182,6 +197,7 @@ function parseOptions(argv: string[]): Options {
     bulkOnly: values['bulk-only'] ?? false,
     baselineEvents: values['baseline-events'] ?? false,
     scale,
+    memory: memoryOnly,
     latencySamples:
       values['latency-samples'] === undefined
         ? scale
@@ -190,7 +206,7 @@ function parseOptions(argv: string[]): Options {
         : positive(values['latency-samples'], '--latency-samples'),
     idleSeconds:
       values['idle-seconds'] === undefined
-        ? scale
+        ? large
           ? 60
           : undefined
         : positive(values['idle-seconds'], '--idle-seconds'),
@@ -479,8 +495,8 @@ async function launch(ctx: Context, extra: string[] = []): Promise<OperatorProce
 }
 
 /** With --heap-snapshot: makes the operator write a heap snapshot and waits until it is complete. */
-async function heapSnapshot(ctx: Context, op: OperatorProcess, label: string): Promise<void> {
-  if (!ctx.opts.heapSnapshot) return;
+async function heapSnapshot(ctx: Context, op: OperatorProcess, label: string): Promise<string | undefined> {
+  if (!ctx.opts.heapSnapshot) return undefined;
   const before = new Set(await readdir(ctx.profileDir));
   op.child.kill('SIGUSR2');
   const deadline = Date.now() + 120_000;
@@ -493,11 +509,12 @@ async function heapSnapshot(ctx: Context, op: OperatorProcess, label: string): P
     if (now === size && now > 0) {
       await rename(join(ctx.profileDir, file), join(ctx.profileDir, `${label}-${file}`));
       log(`heap snapshot: ${label}-${file} (${(now / 2 ** 20).toFixed(0)} MB)`);
-      return;
+      return relative(ctx.opts.out, join(ctx.profileDir, `${label}-${file}`));
     }
     size = now;
   }
   log(`heap snapshot ${label}: not written within 120s`);
+  return undefined;
 }
 
 function heapOf(snap: OperatorSnapshot): NonNullable<PhaseResult['heap']> {
@@ -645,7 +662,67 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     sampler.stop();
     await op.stop();
   }
+  return {
+    bulk,
+    ...(churnPhase === undefined ? {} : { churn: churnPhase }),
+    ...(driftPhase === undefined ? {} : { drift: driftPhase }),
+    startRssMb: start.rssMb,
+    startAnonMb: start.anonMb,
+    peakRssMb: runPeak,
+    peakAnonMb: runPeakAnon,
+    bulkPeakRssMb: bulkPeak,
+    ...(await coldStartAndIdle(ctx, created)),
+  };
+}
 
+/**
+ * --memory: the footprint holding N policies without an operator bulk create. An operator on the
+ * empty cluster gives the RSS before any work; an admin writer (system:masters, which the RBAC
+ * authorizer does not walk) preloads the operator's objects; then the cold start and idle.
+ */
+async function runMemory(ctx: Context): Promise<MemoryConfigResult> {
+  const empty = await launch(ctx);
+  let start: { rssMb: number; anonMb: number };
+  try {
+    await empty.waitReady(60_000);
+    await sleep(1000);
+    const m = memory(empty.child.pid!);
+    start = { rssMb: Math.round(m?.rssMb ?? NaN), anonMb: Math.round(m?.anonMb ?? NaN) };
+    log(`operator RSS before any work: ${start.rssMb} MB (anonymous ${start.anonMb} MB)`);
+  } finally {
+    await empty.stop();
+  }
+  const writer = new MinimalWriter(ctx.admin, ctx.opts.baselineConcurrency);
+  const preload = await bulkCreate(ctx, writer);
+  await writer.flush();
+  log(`preload (admin writer): ${(preload.ms / 1000).toFixed(1)}s for ${preload.needed} writes`);
+  const cold = await coldStartAndIdle(ctx, preload.created);
+  const { cold: coldPhase, idle: idlePhase } = cold;
+  if (!coldPhase || !idlePhase) throw new Error('--memory: the cold start left no figures');
+  return {
+    n: ctx.n,
+    k: ctx.k,
+    objects: preload.created.length * (preload.created[0]?.outcome.objects.length ?? 0),
+    preloadMs: Math.round(preload.ms),
+    startRssMb: start.rssMb,
+    startAnonMb: start.anonMb,
+    cold: coldPhase,
+    idle: idlePhase,
+    ...(cold.applyToReadyMs === undefined ? {} : { applyToReadyMs: cold.applyToReadyMs }),
+    ...(cold.heapSnapshot === undefined ? {} : { heapSnapshot: cold.heapSnapshot }),
+  };
+}
+
+type ColdFigures = Pick<
+  RepeatResult['operator'],
+  'cold' | 'idle' | 'applyToReadyMs' | 'applyToReadyWrites' | 'applyToReadyNeeded' | 'applyToReadyEvents'
+> & { heapSnapshot?: string };
+
+/**
+ * A new operator process with every policy and object in place: until ready and quiet (the cold
+ * start), then --latency-samples single-policy edits, then idle; heap snapshot after idle.
+ */
+async function coldStartAndIdle(ctx: Context, created: CreatedPolicy[]): Promise<ColdFigures> {
   // Cold start: everything in place, a new process; then idle for a few resync periods.
   await sleep(1000);
   const from = Date.now();
@@ -708,7 +785,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
     const idleAfter = await snapshot(cold);
     const steady = memory(pid);
     const idleAudit = await auditWindow(ctx, idleFrom, idleEnd);
-    await heapSnapshot(ctx, cold, 'after-idle');
+    const heapFile = await heapSnapshot(ctx, cold, 'after-idle');
     const idlePhase = {
       ...phase(idleMs, 0, idleAudit, idleCpu, {
         reconciles: idleAfter.reconciles - idleBefore.reconciles,
@@ -724,11 +801,6 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
         `(anonymous ${idlePhase.steadyAnonMb} MB, file-backed ${idlePhase.steadyFileMb} MB)`,
     );
     return {
-      bulk,
-      ...(churnPhase === undefined ? {} : { churn: churnPhase }),
-      ...(driftPhase === undefined ? {} : { drift: driftPhase }),
-      startRssMb: start.rssMb,
-      startAnonMb: start.anonMb,
       ...(latency.length === 0
         ? {}
         : {
@@ -737,11 +809,9 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
             applyToReadyNeeded: latencyNeeded,
             applyToReadyEvents: latencyAudit?.eventWrites ?? NaN,
           }),
-      peakRssMb: runPeak,
-      peakAnonMb: runPeakAnon,
-      bulkPeakRssMb: bulkPeak,
       cold: coldPhase,
       idle: idlePhase,
+      ...(heapFile === undefined ? {} : { heapSnapshot: heapFile }),
     };
   } finally {
     coldSampler.stop();
@@ -788,7 +858,12 @@ async function cleanup(ctx: Context): Promise<void> {
   log(`cleanup: ${((performance.now() - t0) / 1000).toFixed(1)}s`);
 }
 
-async function runConfig(n: number, k: number, opts: Options, stamp: string): Promise<ConfigResult> {
+async function runConfig(
+  n: number,
+  k: number,
+  opts: Options,
+  stamp: string,
+): Promise<ConfigResult | MemoryConfigResult> {
   log(`=== N=${n}, k=${k}: starting a control plane`);
   const cp = await ControlPlane.start({
     crds: [join(repoRoot, 'crds')],
@@ -833,6 +908,7 @@ async function runConfig(n: number, k: number, opts: Options, stamp: string): Pr
       profileDir: join(opts.out, `${stamp}-profiles`, `n${n}-k${k}`),
       timeoutMs: Math.max(120_000, n * 300),
     };
+    if (opts.memory) return await runMemory(ctx);
     const repeats: RepeatResult[] = [];
     for (let r = 1; r <= opts.repeats; r++) {
       log(`--- N=${n}, k=${k}: repeat ${r}/${opts.repeats}`);
@@ -886,7 +962,7 @@ async function main(): Promise<void> {
     .replace(/[:.]/g, '-')
     .replace(/-\d{3}Z$/, 'Z');
   const tmp = await mkdtemp(join(tmpdir(), 'impop-bench-'));
-  const configs: ConfigResult[] = [];
+  const configs: (ConfigResult | MemoryConfigResult)[] = [];
   const planned = opts.n.length * opts.k.length;
   const machine = {
     cpus: availableParallelism(),
@@ -908,7 +984,9 @@ async function main(): Promise<void> {
       configs,
     };
     await mkdir(opts.out, { recursive: true });
-    const md = renderMarkdown(result);
+    const md = opts.memory
+      ? renderMemoryMarkdown(result as MemoryBenchResult)
+      : renderMarkdown(result as Parameters<typeof renderMarkdown>[0]);
     await writeFile(join(opts.out, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
     await writeFile(join(opts.out, `${stamp}.md`), md);
     log(`wrote ${join(opts.out, stamp)}.{json,md} (${configs.length}/${planned}) after ${totalSeconds}s`);
@@ -919,7 +997,7 @@ async function main(): Promise<void> {
       for (const k of opts.k) {
         const file = join(tmp, `n${n}-k${k}.json`);
         await runChild(n, k, stamp, file);
-        configs.push(JSON.parse(await readFile(file, 'utf8')) as ConfigResult);
+        configs.push(JSON.parse(await readFile(file, 'utf8')) as ConfigResult | MemoryConfigResult);
         if (configs.length < planned) await write();
       }
     }

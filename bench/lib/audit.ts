@@ -1,6 +1,9 @@
 // The API server's audit log as the ground truth of what each client cost: read incrementally,
 // kept as slim records, and summarized per user and time window (stageTimestamp).
 import { open } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+
+const CHUNK = 16 * 2 ** 20;
 
 export interface AuditRecord {
   /** stageTimestamp, ms since the epoch. */
@@ -47,45 +50,64 @@ export interface AuditSummary {
 
 export class AuditLog {
   private offset = 0;
+  private ino: number | undefined;
   private partial = '';
+  private readonly decoder = new StringDecoder('utf8');
   records: AuditRecord[] = [];
 
   constructor(private readonly path: string) {}
 
-  /** Appends what the API server wrote since the last call. */
+  /**
+   * Appends what the API server wrote since the last call, in chunks (a 10,000-policy run writes
+   * more than one JavaScript string can hold). The harness turns the API server's log rotation off;
+   * a log that shrank or was replaced is an error, never a silently empty window.
+   */
   async catchUp(): Promise<void> {
     const fh = await open(this.path, 'r');
     try {
-      const { size } = await fh.stat();
-      if (size <= this.offset) return;
-      const buf = Buffer.alloc(size - this.offset);
-      await fh.read(buf, 0, buf.length, this.offset);
-      this.offset = size;
-      const text = this.partial + buf.toString('utf8');
-      const lines = text.split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line === '') continue;
-        const e = JSON.parse(line) as RawEvent;
-        // One record per request: the end of an ordinary request, the start of a watch.
-        const isWatch = e.verb === 'watch';
-        if (isWatch ? e.stage !== 'ResponseStarted' : e.stage !== 'ResponseComplete') continue;
-        const ref = e.objectRef;
-        this.records.push({
-          at: Date.parse(e.stageTimestamp),
-          user: e.user?.username ?? '',
-          verb: e.verb,
-          resource: ref?.resource
-            ? ref.subresource
-              ? `${ref.resource}/${ref.subresource}`
-              : ref.resource
-            : '',
-          code: e.responseStatus?.code ?? 0,
-          userAgent: e.userAgent ?? '',
-        });
+      const { size, ino } = await fh.stat();
+      if (this.ino !== undefined && (ino !== this.ino || size < this.offset))
+        throw new Error(`${this.path} was rotated or truncated: the audit figures would be incomplete`);
+      this.ino = ino;
+      const chunk = Buffer.alloc(Math.min(CHUNK, Math.max(0, size - this.offset)));
+      while (this.offset < size) {
+        const { bytesRead } = await fh.read(
+          chunk,
+          0,
+          Math.min(chunk.length, size - this.offset),
+          this.offset,
+        );
+        if (bytesRead === 0) break;
+        this.offset += bytesRead;
+        this.addLines(this.decoder.write(chunk.subarray(0, bytesRead)));
       }
     } finally {
       await fh.close();
+    }
+  }
+
+  private addLines(text: string): void {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === '') continue;
+      const e = JSON.parse(line) as RawEvent;
+      // One record per request: the end of an ordinary request, the start of a watch.
+      const isWatch = e.verb === 'watch';
+      if (isWatch ? e.stage !== 'ResponseStarted' : e.stage !== 'ResponseComplete') continue;
+      const ref = e.objectRef;
+      this.records.push({
+        at: Date.parse(e.stageTimestamp),
+        user: e.user?.username ?? '',
+        verb: e.verb,
+        resource: ref?.resource
+          ? ref.subresource
+            ? `${ref.resource}/${ref.subresource}`
+            : ref.resource
+          : '',
+        code: e.responseStatus?.code ?? 0,
+        userAgent: e.userAgent ?? '',
+      });
     }
   }
 

@@ -24,6 +24,7 @@ import {
   type WatchOptions,
 } from './request-options.js';
 import { apiVersionOf, resourcePath, type ResourceRef } from './resources.js';
+import { listItemSplitter } from './list-stream.js';
 import { Transport, type RawRequest } from './transport.js';
 import type { KubeObject, ObjectList, WatchEvent } from './types.js';
 import { watchEvents } from './watch-stream.js';
@@ -88,15 +89,39 @@ export class KubeClient {
     });
   }
 
+  /** One LIST request (one page with `limit`), its items restored to carry kind and apiVersion. */
   async list<T extends KubeObject>(ref: ResourceRef, opts: ListOptions = {}): Promise<ObjectList<T>> {
-    return this.json<ObjectList<T>>({
-      verb: 'list',
-      resource: ref.plural,
-      method: 'GET',
-      path: resourcePath(ref, opts.namespace),
-      query: listQuery(opts),
-      signal: opts.signal,
-    });
+    const items: T[] = [];
+    const list = await this.listEach<T>(ref, opts, (item) => items.push(item));
+    list.items = items;
+    return list;
+  }
+
+  /**
+   * One LIST request read item by item (list-stream.ts): `onItem` gets each object, with kind and
+   * apiVersion restored (a typed list's items carry neither), as soon as its bytes arrived; no page
+   * text or parsed page is held. Returns the list without items (metadata: continue, resourceVersion).
+   */
+  async listEach<T extends KubeObject>(
+    ref: ResourceRef,
+    opts: ListOptions,
+    onItem: (item: T) => void,
+  ): Promise<ObjectList<T>> {
+    const splitter = listItemSplitter({ kind: ref.kind, apiVersion: apiVersionOf(ref) }, onItem);
+    await this.transport.consume(
+      {
+        verb: 'list',
+        resource: ref.plural,
+        method: 'GET',
+        path: resourcePath(ref, opts.namespace),
+        query: listQuery(opts),
+        signal: opts.signal,
+      },
+      (chunk) => splitter.write(chunk),
+    );
+    const list = splitter.end<ObjectList<T>>();
+    list.items = [];
+    return list;
   }
 
   async create<T extends KubeObject>(

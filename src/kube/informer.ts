@@ -13,11 +13,18 @@ import { sleep } from './sleep.js';
 
 /** Where the informer gets its data; `KubeClient` provides it through `resourceSource`. */
 export interface ListWatchSource<T> {
-  list(opts: {
-    limit?: number | undefined;
-    continue?: string | undefined;
-    signal: AbortSignal;
-  }): Promise<ObjectList<T>>;
+  /**
+   * One LIST page: each item to `onItem` as it is read (with kind and apiVersion), then the page's
+   * metadata (continue, resourceVersion); `items` of the result is not read.
+   */
+  list(
+    opts: {
+      limit?: number | undefined;
+      continue?: string | undefined;
+      signal: AbortSignal;
+    },
+    onItem: (item: T) => void,
+  ): Promise<Omit<ObjectList<T>, 'items'>>;
   watch(opts: {
     resourceVersion: string | undefined;
     timeoutSeconds: number;
@@ -32,7 +39,7 @@ export function resourceSource<T extends KubeObject>(
   filter: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
 ): ListWatchSource<T> {
   return {
-    list: (opts) => client.list<T>(resource, { ...filter, ...opts }),
+    list: (opts, onItem) => client.listEach<T>(resource, { ...filter, ...opts }, onItem),
     watch: (opts) => client.watch<T>(resource, { ...filter, ...opts, allowWatchBookmarks: true }),
   };
 }
@@ -231,18 +238,15 @@ export class Informer<T extends KubeObject> {
     let cont: string | undefined;
     let rv: string | undefined;
     do {
-      const page = await this.opts.source.list({ limit: this.opts.pageSize ?? 500, continue: cont, signal });
-      // Items of a typed list carry no apiVersion/kind; restore them so cached objects look like watched ones.
-      const kind = page.kind?.endsWith('List') ? page.kind.slice(0, -4) : undefined;
-      for (const raw of page.items) {
-        if (kind && raw.kind === undefined) {
-          raw.kind = kind;
-          raw.apiVersion = page.apiVersion;
-        }
-        const obj = this.ingest(raw);
-        seen.add(objectKey(obj));
-        this.upsert(obj);
-      }
+      // Each item is compacted into the cache as it is read: a page is never held whole.
+      const page = await this.opts.source.list(
+        { limit: this.opts.pageSize ?? 500, continue: cont, signal },
+        (raw) => {
+          const obj = this.ingest(raw);
+          seen.add(objectKey(obj));
+          this.upsert(obj);
+        },
+      );
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion;
     } while (cont && !signal.aborted);
@@ -362,7 +366,7 @@ export function createInformer<T extends KubeObject>(
 export function delayedWatch<T>(source: ListWatchSource<T>, delayMs: number): ListWatchSource<T> {
   if (delayMs <= 0) return source;
   return {
-    list: (opts) => source.list(opts),
+    list: (opts, onItem) => source.list(opts, onItem),
     watch: (opts) => ({
       async *[Symbol.asyncIterator]() {
         const pending: { at: number; event?: WatchEvent<T>; error?: unknown; end?: true }[] = [];

@@ -105,6 +105,29 @@ export class Transport {
     return (body === '' ? undefined : JSON.parse(body)) as T;
   }
 
+  /**
+   * Sends a request and hands its body to `write` chunk by chunk as it arrives (a LIST parsed item
+   * by item: list-stream.ts). An error thrown by `write` ends the response and is rethrown as is.
+   */
+  async consume(req: RawRequest, write: (chunk: Buffer) => void): Promise<void> {
+    const res = await this.send(req);
+    let writeFailed: { err: unknown } | undefined;
+    try {
+      for await (const chunk of res) {
+        try {
+          write(chunk as Buffer);
+        } catch (err) {
+          writeFailed = { err };
+          break; // ends (destroys) the response
+        }
+      }
+    } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason as Error;
+      throw new KubeConnectionError(req.verb, req.path, err);
+    }
+    if (writeFailed) throw writeFailed.err;
+  }
+
   /** Sends a request and returns the 2xx response; retries 429 (and one 401 after a token refresh). */
   async send(req: RawRequest): Promise<IncomingMessage> {
     let refreshedAuth = false;

@@ -299,6 +299,9 @@ export class ControlPlane {
       `--audit-log-path=${auditLogPath}`,
       '--audit-log-format=json',
       '--audit-log-mode=blocking',
+      // Never rotate (0 would mean the log library's default, 100 MB): the readers of this log (the
+      // tests' audit assertions, the benchmark's request counts) see one file from the start.
+      '--audit-log-maxsize=1000000',
       '--profiling=false',
       '--endpoint-reconciler-type=none',
       ...apiServerArgs,

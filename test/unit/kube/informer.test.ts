@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { backoffDelay, Informer, type ListWatchSource } from '../../../src/kube/informer.js';
 import { KubeApiError } from '../../../src/kube/errors.js';
+import { listItemSplitter } from '../../../src/kube/list-stream.js';
 import { labelIndex } from '../../../src/kube/store.js';
 import type { KubeObject, ObjectList, WatchEvent } from '../../../src/kube/types.js';
 
@@ -51,21 +52,31 @@ class ScriptedSource implements ListWatchSource<Obj> {
   pageSizes: (number | undefined)[] = [];
   streams: Stream[] = [];
 
-  async list(opts: { limit?: number; continue?: string; signal: AbortSignal }): Promise<ObjectList<Obj>> {
+  /** Serves the page as the client does: its JSON body through the item splitter, in small chunks. */
+  async list(
+    opts: { limit?: number; continue?: string; signal: AbortSignal },
+    onItem: (item: Obj) => void,
+  ): Promise<Omit<ObjectList<Obj>, 'items'>> {
     this.lists++;
     this.pageSizes.push(opts.limit);
     const err = this.listErrors.shift();
     if (err) throw err;
     const start = opts.continue ? Number(opts.continue) : 0;
     const limit = opts.limit ?? this.objects.length;
-    const items = this.objects.slice(start, start + limit).map((o) => structuredClone(o));
+    // A typed list: its items carry no kind or apiVersion.
+    const items = this.objects.slice(start, start + limit).map(({ kind: _k, apiVersion: _a, ...o }) => o);
     const next = start + limit < this.objects.length ? String(start + limit) : undefined;
-    return {
-      apiVersion: 'v1',
-      kind: 'ThingList',
-      metadata: { resourceVersion: this.listRv, ...(next ? { continue: next } : {}) },
-      items,
-    };
+    const body = Buffer.from(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ThingList',
+        metadata: { resourceVersion: this.listRv, ...(next ? { continue: next } : {}) },
+        items,
+      }),
+    );
+    const splitter = listItemSplitter({ kind: 'Thing', apiVersion: 'v1' }, onItem);
+    for (let i = 0; i < body.length; i += 7) splitter.write(body.subarray(i, i + 7));
+    return splitter.end();
   }
 
   watch(opts: { resourceVersion: string | undefined; signal: AbortSignal }): AsyncIterable<WatchEvent<Obj>> {
