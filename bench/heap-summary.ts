@@ -1,5 +1,6 @@
 // A V8 heap snapshot (.heapsnapshot, e.g. from `npm run bench -- --memory --heap-snapshot`) summed by
-// what holds the memory: self size and count per node type and per constructor/name, largest first.
+// what holds the memory: self size and count per node type, per constructor/name, and per holder (the
+// nearest instance of a named class on the path from the GC roots), largest first.
 // Reads the file as bytes (a snapshot at 10,000 policies is larger than one JavaScript string).
 //
 //   node dist/bench/heap-summary.js FILE [--top 40]
@@ -12,27 +13,39 @@ interface Meta {
 }
 
 /** The unsigned integers of the JSON array that starts after `key` (`"nodes":[`). */
-function intArray(buf: Buffer, key: string): Uint32Array | Float64Array {
+function intArray(buf: Buffer, key: string): Float64Array {
   const start = buf.indexOf(key);
   if (start < 0) throw new Error(`not a heap snapshot: no ${key}`);
-  let i = start + key.length;
-  const values: number[] = [];
+  let out = new Float64Array(1 << 20);
+  let n = 0;
   let cur = 0;
   let inNum = false;
-  for (; i < buf.length; i++) {
+  for (let i = start + key.length; i < buf.length; i++) {
     const c = buf[i]!;
     if (c >= 48 && c <= 57) {
       cur = cur * 10 + (c - 48);
       inNum = true;
-    } else {
-      if (inNum) values.push(cur);
-      cur = 0;
-      inNum = false;
-      if (c === 93) break; // ]
+      continue;
     }
+    if (inNum) {
+      if (n === out.length) {
+        const bigger = new Float64Array(out.length * 2);
+        bigger.set(out);
+        out = bigger;
+      }
+      out[n++] = cur;
+    }
+    cur = 0;
+    inNum = false;
+    if (c === 93) break; // ]
   }
-  return Float64Array.from(values);
+  return out.subarray(0, n);
 }
+
+/** Constructor names that say nothing about who holds the memory. */
+const GENERIC = new Set(['Object', 'Array', 'Map', 'Set', 'WeakMap', 'WeakSet', 'Promise', 'Generator']);
+const isHolder = (type: string, name: string) =>
+  (type === 'object' || type === 'closure') && /^[A-Za-z_$][\w$]*$/.test(name) && !GENERIC.has(name);
 
 function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -75,6 +88,56 @@ function main(): Promise<void> {
       const name = grouped.includes(type) ? '' : (strings[nodes[i + fName]!] ?? '?').slice(0, 60);
       add(byName, `${type}: ${name}`, bytes);
     }
+    // Who holds it: walk the BFS tree from the GC roots (strong edges only); each node is charged to
+    // its nearest ancestor that is an instance of a named class (or a named function's closure),
+    // with the property by which that holder reaches it (e.g. `Store.items`).
+    const edges = intArray(buf, '"edges":[');
+    const edgeFields = (meta as unknown as { edge_fields: string[] }).edge_fields;
+    const edgeTypes = (meta as unknown as { edge_types: [string[]] }).edge_types[0];
+    const eWidth = edgeFields.length;
+    const eType = edgeFields.indexOf('type');
+    const eName = edgeFields.indexOf('name_or_index');
+    const eTo = edgeFields.indexOf('to_node');
+    const fEdges = meta.node_fields.indexOf('edge_count');
+    const count = nodes.length / width;
+    const firstEdge = new Float64Array(count + 1);
+    for (let n = 0; n < count; n++) firstEdge[n + 1] = firstEdge[n]! + nodes[n * width + fEdges]! * eWidth;
+    const holder = new Int32Array(count).fill(-1);
+    const via = new Array<string>(count);
+    const seen = new Uint8Array(count);
+    const queue = new Int32Array(count);
+    let head = 0;
+    let tail = 0;
+    queue[tail++] = 0;
+    seen[0] = 1;
+    const nameOf = (n: number) => strings[nodes[n * width + fName]!] ?? '?';
+    const typeOf = (n: number) => types[nodes[n * width + fType]!] ?? '?';
+    while (head < tail) {
+      const n = queue[head++]!;
+      const nHolds = isHolder(typeOf(n), nameOf(n));
+      for (let e = firstEdge[n]!; e < firstEdge[n + 1]!; e += eWidth) {
+        const et = edgeTypes[edges[e + eType]!];
+        if (et === 'weak' || et === 'shortcut') continue;
+        const to = edges[e + eTo]! / width;
+        if (seen[to]) continue;
+        seen[to] = 1;
+        queue[tail++] = to;
+        if (nHolds) {
+          holder[to] = n;
+          const name = et === 'element' || et === 'hidden' ? '[]' : (strings[edges[e + eName]!] ?? '?');
+          via[to] = name;
+        } else {
+          holder[to] = holder[n]!;
+          via[to] = via[n]!;
+        }
+      }
+    }
+    const byHolder = new Map<string, { count: number; bytes: number }>();
+    for (let n = 0; n < count; n++) {
+      const h = holder[n]!;
+      const key = h < 0 ? '(no named holder)' : `${nameOf(h).slice(0, 40)}.${(via[n] ?? '?').slice(0, 40)}`;
+      add(byHolder, key, nodes[n * width + fSize]!);
+    }
     const mb = (b: number) => (b / 2 ** 20).toFixed(2);
     const table = (title: string, m: Map<string, { count: number; bytes: number }>) => {
       const rows = [...m.entries()].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, top);
@@ -94,6 +157,8 @@ function main(): Promise<void> {
         table('By node type', byType),
         '',
         table(`By type and constructor/name (top ${top})`, byName),
+        '',
+        table(`By holder: the nearest instance of a named class, and its property (top ${top})`, byHolder),
         '',
       ].join('\n'),
     );

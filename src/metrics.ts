@@ -154,6 +154,8 @@ export class Metrics {
   private readonly cacheSizes = new Map<string, () => number>();
   private readonly managedCounts = new Map<string, () => number>();
   private readonly policies = new Map<string, PolicyReport>();
+  /** The per-policy gauges, filled from `policies` at scrape time only. */
+  private readonly perPolicyGauges: Gauge[] = [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     // Known label values start at 0: a series that appears at 1 has no rate for its first increment.
@@ -226,18 +228,20 @@ export class Metrics {
       labelNames: readonly string[],
       series: (report: PolicyReport) => [Record<string, string>, number][],
     ) =>
-      new Gauge({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames: ['policy', ...labelNames],
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          for (const [policy, report] of policies) {
-            for (const [labels, value] of series(report)) this.set({ policy, ...labels }, value);
-          }
-        },
-      });
+      this.perPolicyGauges.push(
+        new Gauge({
+          name: `${PREFIX}${name}`,
+          help,
+          labelNames: ['policy', ...labelNames],
+          registers: [this.registry],
+          collect() {
+            this.reset();
+            for (const [policy, report] of policies) {
+              for (const [labels, value] of series(report)) this.set({ policy, ...labels }, value);
+            }
+          },
+        }),
+      );
     perPolicy(
       'policy_state',
       `1 for the policy's current state (${POLICY_STATES.join(', ')}), 0 for the others; leader only.`,
@@ -349,6 +353,10 @@ export class Metrics {
 
   /** The text exposition of every metric, and its content type. */
   async exposition(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const body = await this.registry.metrics();
+    // The per-policy series are rebuilt from the reports at every scrape; between scrapes they would
+    // only hold memory (about 1 KB per policy).
+    for (const gauge of this.perPolicyGauges) gauge.reset();
+    return { contentType: this.registry.contentType, body };
   }
 }

@@ -8,6 +8,7 @@ import { API_VERSION, KIND, parsePolicySpec, type ImpersonationPolicyStatus } fr
 import {
   DEFAULT_CORE_CONFIG,
   planPolicy,
+  policyLifetime,
   policyStatus,
   type RbacKind,
   type RbacObject,
@@ -90,7 +91,13 @@ export function outcomeOf(
   });
   return {
     objects: plan.desired,
-    status: policyStatus({ generation: policy.generation, now, plan }),
+    // The status the operator writes for it, lifetime included (so a cold start on it writes nothing).
+    status: policyStatus({
+      generation: policy.generation,
+      now,
+      plan,
+      lifetime: policyLifetime(parsed.value, now),
+    }),
   };
 }
 

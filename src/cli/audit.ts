@@ -159,13 +159,12 @@ export async function runAudit(args: string[], io: Io): Promise<number> {
   let usage: PolicyUsage | undefined;
   if (policyPaths !== undefined) {
     // Only now: the schema and the core cost memory and start-up time a plain summary does not need.
-    const [{ exitCodeOf, findingsOf, formatFindings }, { loadPolicies }, { decideAll }, { PolicyUsage }] =
-      await Promise.all([
-        import('./check.js'),
-        import('./policy-files.js'),
-        import('./policy-set.js'),
-        import('../audit/policy-match.js'),
-      ]);
+    // One at a time: they share modules, and Jest's ESM loader fails concurrent imports of a shared
+    // module ("request for ... is not in cache"); in node the difference is nil.
+    const { exitCodeOf, findingsOf, formatFindings } = await import('./check.js');
+    const { loadPolicies } = await import('./policy-files.js');
+    const { decideAll } = await import('./policy-set.js');
+    const { PolicyUsage } = await import('../audit/policy-match.js');
     const { loadClusterRoleFacts } = await import('./cluster-roles.js');
     const set = await loadPolicies(policyPaths, io.stdin);
     const facts = values['cluster-roles'] ? await loadClusterRoleFacts(values['cluster-roles'], 'audit') : {};

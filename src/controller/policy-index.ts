@@ -8,6 +8,7 @@ import {
   type ParseResult,
 } from '../api/index.js';
 import { derivedGroups, type PeerPolicy } from '../core/index.js';
+import { NameSets } from '../kube/name-sets.js';
 import type { ReadonlyStore } from '../kube/store.js';
 import type { KubeObject, ReadonlyDeep } from '../kube/types.js';
 
@@ -18,13 +19,19 @@ export interface PolicyObject extends KubeObject {
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** How many recent parses are kept: an informer event's parse is usually reused by its reconcile. */
+const PARSE_MEMO = 512;
+
 export class PolicyIndex {
-  /** Cached objects are immutable snapshots, so a parse can be memoized on the object itself. */
-  private readonly parsed = new WeakMap<object, ParseResult<ImpersonationPolicySpec>>();
+  /**
+   * Cached objects are immutable snapshots, so a parse can be memoized on the object itself; only
+   * the most recent ones are (a parse of every policy would be a second copy of every spec).
+   */
+  private readonly parsed = new Map<object, ParseResult<ImpersonationPolicySpec>>();
   private readonly groupsOf = new Map<string, readonly string[]>();
-  private readonly byGroup = new Map<string, Set<string>>();
+  private readonly byGroup = new NameSets();
   /** Target ClusterRole -> policies binding it: a change of its rules may change their verdict. */
-  private readonly byClusterRole = new Map<string, Set<string>>();
+  private readonly byClusterRole = new NameSets();
   private readonly clusterRolesOf = new Map<string, readonly string[]>();
   private readonly versionOf = new Map<string, string>();
 
@@ -39,10 +46,10 @@ export class PolicyIndex {
 
   parse(policy: ReadonlyDeep<PolicyObject>): ParseResult<ImpersonationPolicySpec> {
     let result = this.parsed.get(policy);
-    if (!result) {
-      result = parsePolicySpec(policy.spec);
-      this.parsed.set(policy, result);
-    }
+    if (result) return result;
+    result = parsePolicySpec(policy.spec);
+    if (this.parsed.size >= PARSE_MEMO) this.parsed.delete(this.parsed.keys().next().value!);
+    this.parsed.set(policy, result);
     return result;
   }
 
@@ -71,54 +78,40 @@ export class PolicyIndex {
     if (before.length === after.length && before.every((g, i) => g === after[i])) {
       if (!this.opts.peersOnNewVersion || !versionChanged || before.length === 0) return [];
       const peers = new Set<string>();
-      for (const g of after) for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) peers.add(peer);
+      for (const g of after) for (const peer of this.byGroup.get(g)) if (peer !== name) peers.add(peer);
       return [...peers].sort(byString);
     }
     const changed = new Set([
       ...before.filter((g) => !after.includes(g)),
       ...after.filter((g) => !before.includes(g)),
     ]);
-    for (const g of before) this.byGroup.get(g)?.delete(name);
-    for (const g of after) {
-      let set = this.byGroup.get(g);
-      if (!set) this.byGroup.set(g, (set = new Set()));
-      set.add(name);
-    }
-    for (const g of before) if (this.byGroup.get(g)?.size === 0) this.byGroup.delete(g);
+    for (const g of before) this.byGroup.delete(g, name);
+    for (const g of after) this.byGroup.add(g, name);
     if (after.length > 0) this.groupsOf.set(name, after);
     else this.groupsOf.delete(name);
     const affected = new Set<string>();
-    for (const g of changed)
-      for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) affected.add(peer);
+    for (const g of changed) for (const peer of this.byGroup.get(g)) if (peer !== name) affected.add(peer);
     return [...affected].sort(byString);
   }
 
   private updateClusterRoles(name: string, policy: ReadonlyDeep<PolicyObject> | undefined): void {
-    for (const cr of this.clusterRolesOf.get(name) ?? []) {
-      const set = this.byClusterRole.get(cr);
-      set?.delete(name);
-      if (set?.size === 0) this.byClusterRole.delete(cr);
-    }
+    for (const cr of this.clusterRolesOf.get(name) ?? []) this.byClusterRole.delete(cr, name);
     const spec = policy && !policy.metadata?.deletionTimestamp ? this.parse(policy) : undefined;
     const after = spec?.ok ? [...new Set(spec.value.roles.flatMap((r) => r.clusterRoles))] : [];
-    for (const cr of after) {
-      let set = this.byClusterRole.get(cr);
-      if (!set) this.byClusterRole.set(cr, (set = new Set()));
-      set.add(name);
-    }
+    for (const cr of after) this.byClusterRole.add(cr, name);
     if (after.length > 0) this.clusterRolesOf.set(name, after);
     else this.clusterRolesOf.delete(name);
   }
 
   /** The policies whose roles bind this ClusterRole. */
   bindersOf(clusterRole: string): string[] {
-    return [...(this.byClusterRole.get(clusterRole) ?? [])].sort(byString);
+    return [...this.byClusterRole.get(clusterRole)].sort(byString);
   }
 
   /** The other live policies deriving any of `groups`, parsed: the peers a collision check needs. */
   peersOf(name: string, groups: readonly string[]): PeerPolicy[] {
     const names = new Set<string>();
-    for (const g of groups) for (const peer of this.byGroup.get(g) ?? []) if (peer !== name) names.add(peer);
+    for (const g of groups) for (const peer of this.byGroup.get(g)) if (peer !== name) names.add(peer);
     const peers: PeerPolicy[] = [];
     for (const peerName of [...names].sort(byString)) {
       const peer = this.policies.get(peerName);

@@ -1,5 +1,6 @@
 // The in-memory object cache behind an informer: a Map by `namespace/name` plus optional secondary
 // indexes (e.g. "objects labelled with policy X"), so a reconcile reads in O(its objects), not O(cache).
+import { NameSets } from './name-sets.js';
 import { objectKey, type KubeObject, type ReadonlyDeep } from './types.js';
 
 /** Maps an object to the index values it is filed under (e.g. the value of one label). */
@@ -18,7 +19,7 @@ export interface ReadonlyStore<T> {
 
 interface Index<T> {
   fn: IndexFunc<T>;
-  byValue: Map<string, Set<string>>;
+  byValue: NameSets;
 }
 
 export class Store<T extends KubeObject> implements ReadonlyStore<T> {
@@ -32,7 +33,7 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
   /** Adds an index; objects already stored are indexed too. */
   addIndex(name: string, fn: IndexFunc<T>): void {
     if (this.indexes.has(name)) throw new Error(`index ${name} already exists`);
-    const index: Index<T> = { fn, byValue: new Map() };
+    const index: Index<T> = { fn, byValue: new NameSets() };
     this.indexes.set(name, index);
     for (const [key, obj] of this.items) this.indexInto(index, key, obj);
   }
@@ -60,10 +61,8 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
   byIndex(index: string, value: string): ReadonlyDeep<T>[] {
     const idx = this.indexes.get(index);
     if (!idx) throw new Error(`no index named ${index}`);
-    const keys = idx.byValue.get(value);
-    if (!keys) return [];
     const out: ReadonlyDeep<T>[] = [];
-    for (const key of keys) {
+    for (const key of idx.byValue.get(value)) {
       const obj = this.items.get(key);
       if (obj) out.push(obj);
     }
@@ -91,21 +90,12 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
   }
 
   private indexInto(index: Index<T>, key: string, obj: ReadonlyDeep<T>): void {
-    for (const value of index.fn(obj)) {
-      let keys = index.byValue.get(value);
-      if (!keys) index.byValue.set(value, (keys = new Set()));
-      keys.add(key);
-    }
+    for (const value of index.fn(obj)) index.byValue.add(value, key);
   }
 
   private unindex(key: string, obj: ReadonlyDeep<T>): void {
     for (const index of this.indexes.values()) {
-      for (const value of index.fn(obj)) {
-        const keys = index.byValue.get(value);
-        if (!keys) continue;
-        keys.delete(key);
-        if (keys.size === 0) index.byValue.delete(value);
-      }
+      for (const value of index.fn(obj)) index.byValue.delete(value, key);
     }
   }
 }
