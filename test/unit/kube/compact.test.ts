@@ -159,3 +159,72 @@ describe('StringTable', () => {
     expect(table.size).toBe(1);
   });
 });
+
+describe('shared leaves', () => {
+  const ofPolicy = (name: string, role: string, group: string) =>
+    wire({
+      metadata: {
+        name,
+        uid: `u-${name}`,
+        resourceVersion: '1',
+        labels: { 'app.kubernetes.io/managed-by': 'impersonation-operator', 'impersonation-operator.io/policy': 'p' },
+        annotations: { 'impersonation-operator.io/policy-uid': 'u-p' },
+        ownerReferences: [owner],
+      },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: group }],
+    }) as KubeObject & typeof binding;
+
+  it('equal labels, annotations, owner references, roleRefs and subjects are stored once', () => {
+    const table = new StringTable();
+    const a = compactObject(ofPolicy('a', 'view', 'sre'), MANAGED_RBAC_SHAPE, table);
+    const b = compactObject(ofPolicy('b', 'view', 'dev'), MANAGED_RBAC_SHAPE, table);
+    expect(b.metadata!.labels).toBe(a.metadata!.labels);
+    expect(b.metadata!.annotations).toBe(a.metadata!.annotations);
+    expect(b.metadata!.ownerReferences).toBe(a.metadata!.ownerReferences);
+    expect(b.roleRef).toBe(a.roleRef);
+    expect(b.subjects).not.toBe(a.subjects);
+    expect(b.subjects).toEqual([{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'dev' }]);
+    expect(b.metadata).not.toBe(a.metadata);
+    const c = compactObject(ofPolicy('c', 'edit', 'dev'), MANAGED_RBAC_SHAPE, table);
+    expect(c.roleRef).not.toBe(a.roleRef);
+    expect(c.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' });
+    expect(c.subjects).toBe(b.subjects);
+  });
+
+  it('a shared leaf is frozen: writing to it throws instead of changing every object holding it', () => {
+    const a = compactObject(ofPolicy('a', 'view', 'sre'), MANAGED_RBAC_SHAPE, new StringTable());
+    expect(() => {
+      (a.roleRef as { name: string }).name = 'cluster-admin';
+    }).toThrow(TypeError);
+    expect(() => (a.metadata!.ownerReferences as unknown[]).push(owner)).toThrow(TypeError);
+    expect(a.roleRef.name).toBe('view');
+  });
+
+  it.each([
+    ['a number and its text', { n: 1 }, { n: '1' }],
+    ['a boolean and its text', { b: true }, { b: 'true' }],
+    ['null and its text', { x: null }, { x: 'null' }],
+    ['the same entries in another order', { a: 'x', b: 'y' }, { b: 'y', a: 'x' }],
+    ['a key and a value swapped', { a: 'b' }, { b: 'a' }],
+    ['an array and an object', ['x'], { 0: 'x' }],
+    ['one string and two', ['ab'], ['a', 'b']],
+  ])('%s are not shared', (_what, x, y) => {
+    const table = new StringTable();
+    const first = table.leaf(structuredClone(x));
+    const second = table.leaf(structuredClone(y));
+    expect(second).not.toBe(first);
+    expect(second).toEqual(y);
+    expect(table.leaf(structuredClone(y))).toBe(second);
+  });
+
+  it('leaves nested deeper, or larger than 16 entries, are not shared', () => {
+    const table = new StringTable();
+    const nested = { a: { b: 'c' } };
+    expect(table.leaf(structuredClone(nested))).not.toBe(table.leaf(structuredClone(nested)));
+    const big = Array.from({ length: 17 }, (_, i) => `v${i}`);
+    expect(table.leaf([...big])).not.toBe(table.leaf([...big]));
+    const rules = [{ verbs: ['get'], resources: ['pods'] }];
+    expect(table.leaf(structuredClone(rules))).not.toBe(table.leaf(structuredClone(rules)));
+  });
+});
