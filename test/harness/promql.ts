@@ -1,6 +1,7 @@
 // The metric names a PromQL expression reads, without a PromQL parser: enough for our rules and
 // dashboard queries (the live test also runs each expression through a real Prometheus, which
 // rejects what this would misread).
+import { Metrics } from '../../src/metrics.js';
 
 const KEYWORDS = new Set([
   'and',
@@ -68,4 +69,19 @@ export function concreteQuery(expr: string): string {
     .replace(/\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}/g, '1m')
     .replace(/(\w+)\s*=\s*"\$(\{\w+(?::\w+)?\}|\w+)"/g, '$1=~".*"')
     .replace(/\$\{\w+(?::\w+)?\}|\$\w+/g, '.*');
+}
+
+/**
+ * Sample names the operator exposes (histograms as _bucket/_sum/_count, summaries with _sum/_count),
+ * read from the TYPE lines of a fresh Metrics' exposition.
+ */
+export async function exportedSeriesNames(): Promise<Set<string>> {
+  const { body } = await new Metrics().exposition();
+  const names = new Set<string>();
+  for (const [, name, type] of body.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(name! + s);
+    else if (type === 'summary') for (const s of ['', '_sum', '_count']) names.add(name! + s);
+    else names.add(name!);
+  }
+  return names;
 }

@@ -167,7 +167,10 @@ describe('shared leaves', () => {
         name,
         uid: `u-${name}`,
         resourceVersion: '1',
-        labels: { 'app.kubernetes.io/managed-by': 'impersonation-operator', 'impersonation-operator.io/policy': 'p' },
+        labels: {
+          'app.kubernetes.io/managed-by': 'impersonation-operator',
+          'impersonation-operator.io/policy': 'p',
+        },
         annotations: { 'impersonation-operator.io/policy-uid': 'u-p' },
         ownerReferences: [owner],
       },

@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { load } from 'js-yaml';
-import { Metrics } from '../../../src/metrics.js';
 import {
   ALERTS,
   alertingRule,
@@ -18,23 +17,10 @@ import {
   runbookAnchor,
   THRESHOLDS,
 } from '../../../src/monitoring/alerts.js';
-import { concreteQuery, dashboardQueries, metricNames } from '../../harness/promql.js';
+import { concreteQuery, dashboardQueries, exportedSeriesNames, metricNames } from '../../harness/promql.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
-
-/** Every series name the operator's registry can expose (histograms and summaries with their suffixes). */
-function exportedNames(): Set<string> {
-  const metrics = new Metrics();
-  const names = new Set<string>();
-  for (const m of metrics.registry.getMetricsAsArray()) {
-    const { name, type } = m as unknown as { name: string; type: string };
-    names.add(name);
-    if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
-    if (type === 'summary') for (const s of ['_sum', '_count']) names.add(name + s);
-  }
-  return names;
-}
 
 describe('alert rules', () => {
   it.each([
@@ -75,8 +61,8 @@ describe('alert rules', () => {
     expect(DEFAULT_PARAMS.selector).toBe('job="impersonation-operator-metrics"');
   });
 
-  it("reads only metrics the operator exports (and Prometheus's own up)", () => {
-    const exported = exportedNames();
+  it("reads only metrics the operator exports (and Prometheus's own up)", async () => {
+    const exported = await exportedSeriesNames();
     const used = [...new Set(ALERTS.flatMap((a) => metricNames(a.expr(DEFAULT_PARAMS))))].sort();
     expect(used).toContain('impersonation_operator_policy_stalled_reason');
     expect(used.filter((n) => n !== 'up' && !exported.has(n))).toEqual([]);
