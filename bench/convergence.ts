@@ -816,6 +816,9 @@ async function coldStartAndIdle(ctx: Context, created: CreatedPolicy[]): Promise
   } finally {
     coldSampler.stop();
     await cold.stop();
+    // For a look at what the operator printed (e.g. with --node-options=--trace-gc).
+    const keep = process.env.IMPOP_BENCH_OPERATOR_OUTPUT;
+    if (keep) await writeFile(`${keep}.n${ctx.n}`, cold.output());
   }
 }
 
