@@ -187,4 +187,34 @@ describe('per-policy series', () => {
     expect(body).not.toMatch(/\{policy=/);
     expect(body).toContain('impersonation_operator_policies 0');
   });
+
+  it('each family is one group: HELP and TYPE, then its series, also when no policy is known', async () => {
+    for (const known of [[], ['a', 'b']]) {
+      const metrics = new Metrics({ defaultMetrics: false });
+      for (const name of known) metrics.setPolicy(name, stalled);
+      const lines = (await metrics.exposition()).body.split('\n');
+      for (const family of [
+        'policy_state',
+        'policy_stalled_reason',
+        'policy_collisions',
+        'policy_any_user',
+      ]) {
+        const name = `impersonation_operator_${family}`;
+        const at = lines.indexOf(`# TYPE ${name} gauge`);
+        expect(lines[at - 1]).toMatch(new RegExp(`^# HELP ${name} `));
+        const samples = lines.map((l, i) => [l, i] as const).filter(([l]) => l.startsWith(`${name}{`));
+        expect(samples.length).toBe(family === 'policy_state' ? 5 * known.length : known.length);
+        // Contiguous, right after TYPE.
+        samples.forEach(([, i], n) => expect(i).toBe(at + 1 + n));
+      }
+    }
+  });
+
+  it('escapes label values (backslash, double quote, newline), as the exposition format requires', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.setPolicy('p', { ...stalled, stalledReason: 'a"b\\c\nd' });
+    expect(await series(metrics, 'impersonation_operator_policy_stalled_reason{')).toEqual([
+      'impersonation_operator_policy_stalled_reason{policy="p",reason="a\\"b\\\\c\\nd"} 1',
+    ]);
+  });
 });
