@@ -33,6 +33,7 @@ const roles = {
   reader: `hard-reader-${s}`,
   adminCopy: `hard-admin-copy-${s}`,
   grow: `hard-grow-${s}`,
+  shared: `hard-shared-${s}`,
 };
 const powerful = {
   group: `kubeadm:cluster-admins-${s}`,
@@ -48,6 +49,8 @@ const names = {
   disguised: `hard-disguised-${s}`,
   powerfulRole: `hard-powerful-role-${s}`,
   grow: `hard-grow-${s}`,
+  shareA: `hard-share-a-${s}`,
+  shareB: `hard-share-b-${s}`,
   tenantA: `hard-tenant-a-${s}`,
   tenantB: `hard-tenant-b-${s}`,
   anyUser: `hard-any-user-${s}`,
@@ -82,6 +85,7 @@ describe('hardening (integration)', () => {
     await createClusterRole(roles.reader, READER_RULES);
     await createClusterRole(roles.adminCopy, [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }]);
     await createClusterRole(roles.grow, READER_RULES);
+    await createClusterRole(roles.shared, READER_RULES);
     // Identities that already are cluster-admin: a kubeadm-style group, a user and a service account.
     for (const [i, subject] of [
       { kind: 'Group', name: powerful.group, apiGroup: 'rbac.authorization.k8s.io' },
@@ -107,11 +111,13 @@ describe('hardening (integration)', () => {
           `editors-${s}`,
           `team-editors-${s}`,
           `growers-${s}`,
+          `sharers-a-${s}`,
+          `sharers-b-${s}`,
           `late-admins-${s}`,
         ],
         serviceAccounts: [protectedSa, powerful.sa, { namespace: ns.app, name: 'deployer' }],
       },
-      bindableClusterRoles: [roles.reader, roles.adminCopy, roles.grow, 'edit'],
+      bindableClusterRoles: [roles.reader, roles.adminCopy, roles.grow, roles.shared, 'edit'],
     });
     operator = await startOperator({
       kubeconfig: await rbac.kubeconfig(),
@@ -444,6 +450,55 @@ describe('hardening (integration)', () => {
     expect(await generatedObjects(names.anyUser)).toEqual([]);
     const anyone = await requestAs(proxy, 'GET', pods(ns.app), { impersonate: { user: `nobody-${s}` } });
     expect(anyone.status).toBe(403);
+  });
+
+  // The index from a target ClusterRole to the policies binding it holds a lone binder as itself and
+  // two or more in a Set (kube/name-sets.ts). An author who adds and deletes a policy next to
+  // another's moves that entry from one form to the other; the remaining binder must still be told
+  // when the role grows. No periodic resync here, so only that index can trigger the revocation.
+  it('case 6: of two policies binding one ClusterRole, one deleted: the other still loses its binding when the role gains powers', async () => {
+    expect(await operator.stop()).toBe(0);
+    operator = await startOperator({
+      kubeconfig: await rbac.kubeconfig(),
+      args: ['--no-leader-elect', '--resync-period=0', '--workers=4'],
+    });
+    await operator.waitReady();
+    for (const [name, role] of [
+      [names.shareA, `Sharers A ${s}`],
+      [names.shareB, `Sharers B ${s}`],
+    ] as const) {
+      await applyPolicy(
+        policy(name, {
+          impersonators: [{ kind: 'User', name: proxyUser }],
+          targets: { users: [users.bob] },
+          roles: [{ name: role, clusterRoles: [roles.shared] }],
+        }),
+      );
+    }
+    await waitForPolicy(names.shareA, isReady, 'Ready=True');
+    await waitForPolicy(names.shareB, isReady, 'Ready=True');
+    await deletePolicy(names.shareA);
+    await eventually(
+      'policy A and its binding to be gone',
+      async () => (await boundSubjects(names.shareA)).length === 0,
+    );
+    expect(await boundSubjects(names.shareB)).toEqual([`${roles.shared}<-Group:sharers-b-${s}`]);
+    const res = await adminRequest('PUT', `${RBAC}/clusterroles/${roles.shared}`, {
+      metadata: { name: roles.shared },
+      rules: [
+        ...READER_RULES,
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['escalate'] },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const p = await waitForPolicy(
+      names.shareB,
+      (x) => stalledReason(x) === 'Denied',
+      'Stalled=Denied',
+      60_000,
+    );
+    expect(deniedReasons(p)).toContain(`ClusterRole ${roles.shared}: PowerfulClusterRole`);
+    expect(await boundSubjects(names.shareB)).toEqual([]);
   });
 
   it('allowAnyUser with the operator opt-in (and the chart grant) is provisioned and says so', async () => {
