@@ -616,6 +616,16 @@ async function applyToReady(
   return { samples, needed };
 }
 
+/** Once the operator is ready with its caches synced and nothing reconciled yet: its RSS. */
+async function rssBeforeWork(op: OperatorProcess): Promise<{ rssMb: number; anonMb: number }> {
+  await op.waitReady(60_000);
+  await sleep(1000);
+  const m = memory(op.child.pid!);
+  const start = { rssMb: Math.round(m?.rssMb ?? NaN), anonMb: Math.round(m?.anonMb ?? NaN) };
+  log(`operator RSS before any work: ${start.rssMb} MB (anonymous ${start.anonMb} MB)`);
+  return start;
+}
+
 async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
   const op = await launch(ctx);
   let created: CreatedPolicy[] = [];
@@ -628,12 +638,7 @@ async function runOperator(ctx: Context): Promise<RepeatResult['operator']> {
   let runPeakAnon: number;
   let start: { rssMb: number; anonMb: number };
   try {
-    await op.waitReady(60_000);
-    // Before any work: caches synced (empty), nothing reconciled yet.
-    await sleep(1000);
-    const m = memory(op.child.pid!);
-    start = { rssMb: Math.round(m?.rssMb ?? NaN), anonMb: Math.round(m?.anonMb ?? NaN) };
-    log(`operator RSS before any work: ${start.rssMb} MB (anonymous ${start.anonMb} MB)`);
+    start = await rssBeforeWork(op);
     bulk = await operatorPhase(ctx, op, 'bulk create', async () => {
       const r = await bulkCreate(ctx, undefined);
       created = r.created;
@@ -684,11 +689,7 @@ async function runMemory(ctx: Context): Promise<MemoryConfigResult> {
   const empty = await launch(ctx);
   let start: { rssMb: number; anonMb: number };
   try {
-    await empty.waitReady(60_000);
-    await sleep(1000);
-    const m = memory(empty.child.pid!);
-    start = { rssMb: Math.round(m?.rssMb ?? NaN), anonMb: Math.round(m?.anonMb ?? NaN) };
-    log(`operator RSS before any work: ${start.rssMb} MB (anonymous ${start.anonMb} MB)`);
+    start = await rssBeforeWork(empty);
   } finally {
     await empty.stop();
   }

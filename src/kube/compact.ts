@@ -76,8 +76,10 @@ class LeafHash {
   /** False when `v` is not a scalar (the value is not a leaf). */
   scalar(v: unknown): boolean {
     if (typeof v === 'string') this.text(v);
-    else if (typeof v === 'number') this.text(`#${v}`);
-    else if (typeof v === 'boolean') this.sep(v ? 1 : 2);
+    else if (typeof v === 'number') {
+      this.sep(8); // a number never hashes like the string of its digits
+      this.text(String(v));
+    } else if (typeof v === 'boolean') this.sep(v ? 1 : 2);
     else if (v === null) this.sep(3);
     else return false;
     return true;
